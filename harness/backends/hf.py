@@ -1,0 +1,196 @@
+"""transformers backend: any causal LM folder or hub id, optional LoRA adapter, optional 4-bit.
+
+Safetensors only and `trust_remote_code` off. Batches are left-padded; answers end at the
+first EOS (or any of the model's end-of-turn ids) and are decoded without special tokens.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import logging
+import time
+from typing import Any, Sequence
+
+from harness.backends.base import BackendOptions, GenRequest, Generation
+from harness.errors import HarnessError
+from harness.models import ModelSpec, resolve_base_model
+from harness.prompts import render_prompt
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    """auto: bf16 where it is fast (CPU, recent GPUs), fp16 on GPUs without bf16."""
+    import torch
+
+    if dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.bfloat16
+
+
+def load_causal_lm(base_model: str, *, dtype: str = "auto", device: str = "auto", load_in_4bit: bool = False,
+                   adapter_dir: str | None = None):
+    """(model, tokenizer, resolved path, device) with our loading rules; also used by training."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_base_model(base_model)
+    device = pick_device(device)
+    torch_dtype = pick_dtype(dtype, device)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": True, "trust_remote_code": False}
+    if load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch_dtype)
+        kwargs["device_map"] = {"": 0} if device.startswith("cuda") else {"": device}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as e:
+        raise HarnessError(f"cannot load model {base_model!r} from {path}: {str(e).splitlines()[0]}") from None
+    if not load_in_4bit:
+        model.to(device)
+    if adapter_dir:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
+    model.eval()
+    return model, tokenizer, path, device
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, spec: ModelSpec, options: BackendOptions | None = None):
+        options = options or BackendOptions()
+        self.spec = spec
+        self.options = options
+        self.model, self.tokenizer, self.path, self.device = load_causal_lm(
+            spec.base_model, dtype=options.dtype, device=options.device, load_in_4bit=options.load_in_4bit,
+            adapter_dir=spec.adapter_dir)
+        self.tokenizer.padding_side = "left"
+        # Generation only needs *a* pad id (attention masks hide it); training is stricter.
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self.stop_ids = self._stop_ids()
+
+    @staticmethod
+    def prepare(spec: ModelSpec) -> None:
+        """Fail early on a base model that cannot be resolved; convert a bundled one."""
+        resolve_base_model(spec.base_model)
+
+    def _stop_ids(self) -> list[int]:
+        ids = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            ids.add(gen_eos)
+        elif gen_eos:
+            ids.update(int(i) for i in gen_eos)
+        if not ids:
+            raise HarnessError(f"model {self.spec.base_model!r} has no EOS token; cannot tell where an answer ends")
+        return sorted(ids)
+
+    def info(self) -> dict[str, Any]:
+        template = getattr(self.tokenizer, "chat_template", None)
+        return {
+            "backend": self.name,
+            "resolved_path": self.path,
+            "device": self.device,
+            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "load_in_4bit": self.options.load_in_4bit,
+            "eos_token": self.tokenizer.eos_token,
+            "pad_token": self.tokenizer.pad_token,
+            "stop_token_ids": self.stop_ids,
+            "chat_template_sha": hashlib.sha256(template.encode()).hexdigest()[:16] if template else None,
+            "model_class": type(self.model).__name__,
+        }
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        if not requests:
+            return []
+        # One decoding config per call keeps the batch uniform; mixed configs are split up.
+        groups: dict[Any, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(r.decoding, []).append(i)
+        out: list[Generation | None] = [None] * len(requests)
+        for idx in groups.values():
+            try:
+                gens = self._generate_batch([requests[i] for i in idx])
+            except Exception as e:  # noqa: BLE001 - one failure must not lose the batch
+                if len(idx) == 1:
+                    gens = [Generation(text="", finish_reason="error", error=f"{type(e).__name__}: {e}")]
+                else:
+                    log.warning("batch of %d failed (%s); retrying one by one", len(idx), e)
+                    gens = [self.generate([requests[i]])[0] for i in idx]
+            for i, g in zip(idx, gens):
+                out[i] = g
+        return out  # type: ignore[return-value]
+
+    def _generate_batch(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        import torch
+
+        decoding = requests[0].decoding
+        texts = [render_prompt(r.messages, self.tokenizer, r.language) for r in requests]
+        # Chat templates already hold the special tokens they need.
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not self.tokenizer.chat_template)
+        enc = {k: v.to(self.model.device) for k, v in enc.items()}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": decoding.max_new_tokens,
+            "repetition_penalty": decoding.repetition_penalty,
+            "pad_token_id": self.pad_id,
+            "eos_token_id": self.stop_ids,
+            "do_sample": not decoding.greedy,
+        }
+        if not decoding.greedy:
+            kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
+            torch.manual_seed(decoding.seed)
+        else:
+            # Greedy: unset the sampling knobs a model's generation_config may carry, so
+            # transformers does not warn that they are ignored.
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.model.generate(**enc, **kwargs)
+        seconds = time.perf_counter() - started
+        prompt_len = enc["input_ids"].shape[1]
+        stop = set(self.stop_ids)
+        gens = []
+        for row, mask in zip(output, enc["attention_mask"]):
+            new = row[prompt_len:].tolist()
+            end = next((j for j, t in enumerate(new) if t in stop), None)
+            if end is None:
+                kept, n_tokens, reason = new, len(new), "length"
+            else:
+                kept, n_tokens, reason = new[:end], end + 1, "stop"
+            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            gens.append(Generation(text=text, prompt_tokens=int(mask.sum()), completion_tokens=n_tokens,
+                                   finish_reason=reason, seconds=seconds, batch_size=len(requests)))
+        return gens
+
+    def close(self) -> None:
+        import torch
+
+        del self.model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,225 @@
+"""Config dataclasses and the one place where defaults, a YAML file and CLI flags are merged.
+
+Precedence: dataclass defaults < `--config file.yaml` < flags the user actually passed.
+Each field's help text lives once, in `metadata["help"]`; the CLI builds its options from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TypeVar, get_args, get_origin, get_type_hints
+
+from harness.errors import HarnessError
+
+C = TypeVar("C")
+
+DEFAULT_BASE_MODEL = "smollm2-135m"
+DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+DEFAULT_CORPUS = "eval_sets/corpora/sfip"
+DEFAULT_INDEX = "indexes/sfip"
+DEFAULT_EVAL_SET = "eval_sets/sfip/starter.jsonl"
+DEFAULT_RESULTS = "results"
+
+
+@dataclass(frozen=True)
+class DecodingConfig:
+    """How answers are decoded. The defaults are greedy: the same input gives the same answer."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "Hard cap on generated tokens per answer."})
+    temperature: float = field(default=0.0, metadata={"help": "Sampling temperature; 0 means greedy decoding."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (used only when temperature > 0)."})
+    repetition_penalty: float = field(default=1.0, metadata={"help": "Penalty on repeated tokens; 1.0 disables it."})
+    seed: int = field(default=0, metadata={"help": "Random seed for sampled decoding, recorded in the run."})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise HarnessError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise HarnessError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise HarnessError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.repetition_penalty <= 0:
+            raise HarnessError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """How documents are cut into chunks."""
+
+    max_chars: int = field(default=1200, metadata={"help": "Largest chunk, in characters."})
+    min_chars: int = field(default=200, metadata={"help": "Paragraphs are merged until a chunk has at least this many characters."})
+
+    def __post_init__(self) -> None:
+        if self.max_chars < 50:
+            raise HarnessError(f"max_chars must be >= 50, got {self.max_chars}")
+        if not 0 <= self.min_chars <= self.max_chars:
+            raise HarnessError(f"min_chars must be between 0 and max_chars ({self.max_chars}), got {self.min_chars}")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """`harness index`: documents -> chunks -> embeddings -> FAISS index on disk."""
+
+    corpus: tuple[str, ...] = field(default=(DEFAULT_CORPUS,), metadata={"help": "Text/markdown files, or folders whose *.txt files are read."})
+    out: str = field(default=DEFAULT_INDEX, metadata={"help": "Folder the index is written to."})
+    embedder: str = field(default=DEFAULT_EMBEDDER, metadata={"help": "Sentence-transformers model: the bundled 'all-minilm-l6-v2' or a local path."})
+    batch_size: int = field(default=32, metadata={"help": "Passages embedded per batch."})
+    chunking: ChunkConfig = field(default_factory=ChunkConfig, metadata={"help": "Chunking parameters."})
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """`harness eval`: every model answers every question over the same retrieved clauses."""
+
+    models: tuple[str, ...] = field(default=("base",), metadata={"help": "Model names to evaluate: 'base' or names registered in models.json."})
+    eval_set: str = field(default=DEFAULT_EVAL_SET, metadata={"help": "Eval-set JSONL file (schema in README)."})
+    index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`."})
+    k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})
+    base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "What 'base' means: 'smollm2-135m' (bundled), a local folder or a hub id."})
+    backend: str = field(default="hf", metadata={"help": "Generation backend.", "choices": ["hf", "scripted"]})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (bf16, or fp16 on GPUs without bf16), float32, bfloat16, float16.", "choices": ["auto", "float32", "bfloat16", "float16"]})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps."})
+    load_in_4bit: bool = field(default=False, metadata={"help": "Load the model in 4-bit NF4 through bitsandbytes (QLoRA-style)."})
+    batch_size: int = field(default=8, metadata={"help": "Questions generated per batch."})
+    results_dir: str = field(default=DEFAULT_RESULTS, metadata={"help": "Runs land in RESULTS_DIR/<run_id>/."})
+    run_name: str = field(default="", metadata={"help": "Suffix of the run folder name (default: the model names)."})
+    limit: int = field(default=0, metadata={"help": "Evaluate only the first N questions (0 = all)."})
+    decoding: DecodingConfig = field(default_factory=DecodingConfig, metadata={"help": "Decoding parameters."})
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise HarnessError(f"k must be >= 1, got {self.k}")
+        if self.batch_size < 1:
+            raise HarnessError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.limit < 0:
+            raise HarnessError(f"limit must be >= 0, got {self.limit}")
+        if not self.models:
+            raise HarnessError("no models given (use --models base)")
+
+
+def to_dict(cfg: Any) -> dict:
+    """A config as plain JSON-able data (tuples become lists)."""
+    return dataclasses.asdict(cfg, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v for k, v in items})
+
+
+def yaml_key_lines(path: Path) -> dict[str, int]:
+    """Dotted key -> 1-based line, from yaml.compose() marks, so errors can point at the line."""
+    import yaml
+
+    lines: dict[str, int] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = f"{prefix}{key_node.value}"
+                lines[key] = key_node.start_mark.line + 1
+                walk(value_node, key + ".")
+
+    with open(path, encoding="utf-8") as f:
+        walk(yaml.compose(f), "")
+    return lines
+
+
+def build_config(cls: type[C], data: Mapping[str, Any], *, path: Path | None = None,
+                 lines: Mapping[str, int] | None = None, prefix: str = "") -> C:
+    """Build `cls` from nested plain data; unknown keys and wrong types are errors at file:line."""
+    lines = lines or {}
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = prefix + key
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise HarnessError(f"unknown key {dotted!r} (known: {known})", path, lines.get(dotted))
+        kwargs[key] = _coerce(hints[key], value, dotted, path, lines)
+    try:
+        return cls(**kwargs)
+    except HarnessError as e:
+        if path is not None and e.path is None:
+            raise HarnessError(e.message, path) from None
+        raise
+
+
+def _coerce(tp: Any, value: Any, dotted: str, path: Path | None, lines: Mapping[str, int]) -> Any:
+    line = lines.get(dotted)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise HarnessError(f"{dotted!r} must be a mapping", path, line)
+        return build_config(tp, value, path=path, lines=lines, prefix=dotted + ".")
+    origin = get_origin(tp)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise HarnessError(f"{dotted!r} must be a list", path, line)
+        (item_tp, *_) = get_args(tp)
+        return tuple(_coerce(item_tp, v, dotted, path, lines) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise HarnessError(f"{dotted!r} must be true or false, got {value!r}", path, line)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise HarnessError(f"{dotted!r} must be an integer, got {value!r}", path, line)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise HarnessError(f"{dotted!r} must be a number, got {value!r}", path, line)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise HarnessError(f"{dotted!r} must be a string, got {value!r}", path, line)
+        return str(value)
+    return value
+
+
+def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> C:
+    """Defaults < YAML file < overrides. Overrides use dotted keys for nested fields
+    ("decoding.temperature"); None values mean "not given" and are ignored."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+    path = None
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise HarnessError("config file not found", path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            raise HarnessError(f"invalid YAML: {getattr(e, 'problem', e)}", path, mark.line + 1 if mark else None) from None
+        if not isinstance(loaded, dict):
+            raise HarnessError("a config file must be a mapping of keys to values", path)
+        data = loaded
+        lines = yaml_key_lines(path)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return build_config(cls, data, path=path, lines=lines)
+
+
+def field_help(cls: type, name: str) -> str:
+    """The help text of a config field, with its default, for click options."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if isinstance(default, tuple):
+        default = " ".join(map(str, default))
+    if isinstance(default, bool):
+        return f.metadata["help"]
+    return f"{f.metadata['help']} [default: {default}]"

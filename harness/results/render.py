@@ -1,0 +1,66 @@
+"""comparison.json -> comparison.md. Rendered from the JSON only, never from live objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(r: dict | None) -> str:
+    if not r or r.get("value") is None:
+        return "–"
+    lo, hi = r["ci"]
+    return f"{100 * r['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def _num(v: Any, digits: int = 1) -> str:
+    if isinstance(v, dict):
+        v = v.get("value")
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def to_markdown(comparison: dict) -> str:
+    cfg = comparison.get("config", {})
+    ev = comparison.get("eval_set", {})
+    idx = comparison.get("index", {})
+    dec = cfg.get("decoding", {})
+    prov = comparison.get("provenance", {})
+    lines = [
+        f"# Run {comparison['run_id']}",
+        "",
+        f"- eval set: `{ev.get('path')}` ({ev.get('n')} questions, sha256 {str(ev.get('sha256', ''))[:12]})",
+        f"- index: `{idx.get('path')}` ({idx.get('n_chunks')} chunks, embedder {idx.get('embedder')}), k = {cfg.get('k')}",
+        f"- decoding: temperature {dec.get('temperature')}, top_p {dec.get('top_p')}, "
+        f"repetition_penalty {dec.get('repetition_penalty')}, max_new_tokens {dec.get('max_new_tokens')}",
+        f"- harness {prov.get('harness_version')}, git {prov.get('git_sha') or 'unknown'}, created {comparison.get('created_at')}",
+        "",
+        "| model | n | failed | answered | refused (exact sentence) | refusal rate [95% CI] | hit max tokens | mean answer tokens | tokens/s |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for name, m in comparison.get("metrics", {}).items():
+        lines.append(
+            f"| {name} | {m['n']} | {m['n_failed']} | {m['answered']} | {m['refused_exact']} | {_pct(m['refusal_rate'])} "
+            f"| {m['truncated']} | {_num(m['mean_answer_tokens'])} | {_num(m['tokens_per_s'])} |")
+    lines.append("")
+    models = comparison.get("models", {})
+    lines.append("| model | base model | adapter | dtype | device | EOS | pad |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name, info in models.items():
+        spec, be = info.get("spec", {}), info.get("backend_info") or {}
+        lines.append(f"| {name} | {spec.get('base_model')} | {spec.get('adapter_dir') or '–'} | {be.get('dtype', '–')} "
+                     f"| {be.get('device', '–')} | {_code(be.get('eos_token'))} | {_code(be.get('pad_token'))} |")
+    errors = [(n, i["load_error"]) for n, i in models.items() if i.get("load_error")]
+    if errors:
+        lines.append("")
+        lines.extend(f"**{n} failed to load:** {e}" for n, e in errors)
+    lines.append("")
+    lines.append("A refusal here is an answer that is exactly the refusal sentence. "
+                 "This run reports counts, lengths and speed; it computes no hallucination verdicts.")
+    return "\n".join(lines) + "\n"
+
+
+def _code(v: Any) -> str:
+    return f"`{v}`" if v else "–"

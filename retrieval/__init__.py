@@ -1,0 +1,1 @@
+"""Retrieval: documents -> chunks -> embeddings -> FAISS index on disk -> top-k search."""

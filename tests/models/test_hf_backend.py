@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.backends.base import BackendOptions, GenRequest
+from harness.backends.hf import HFBackend
+from harness.config import DecodingConfig
+from harness.errors import HarnessError
+from harness.models import ModelSpec, get_model, resolve_base_model
+from harness.prompts import Clause, build_messages
+
+FP32 = BackendOptions(dtype="float32", device="cpu")
+
+
+def _requests(n: int, max_new_tokens: int = 6) -> list[GenRequest]:
+    questions = ["What is a flood?", "How long do I have to send a proof of loss after the flood?",
+                 "Is mold covered?", "What does the deductible mean for a building under construction?"]
+    return [GenRequest(f"q{i}", build_messages(questions[i % 4], [Clause("A. Some clause text.", "Form > I.")]),
+                       decoding=DecodingConfig(max_new_tokens=max_new_tokens)) for i in range(n)]
+
+
+def test_batch_answers_equal_single_answers_and_keep_order(tiny_model_dir):
+    backend = HFBackend(ModelSpec("base", str(tiny_model_dir)), FP32)
+    reqs = _requests(4)
+    batched = backend.generate(reqs)
+    singles = [backend.generate([r])[0] for r in reqs]
+    assert [g.text for g in batched] == [g.text for g in singles]  # left padding does not change greedy output
+    assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in singles]
+    assert len({g.prompt_tokens for g in batched}) > 1
+    for g in batched:
+        assert g.finish_reason == "length" and g.completion_tokens == 6 and g.batch_size == 4 and g.error is None
+    info = backend.info()
+    assert info["eos_token"] == "<|im_end|>" and info["dtype"] == "float32" and info["chat_template_sha"]
+    backend.close()
+
+
+def test_answer_ends_at_eos(tiny_model_dir):
+    import torch
+
+    backend = HFBackend(ModelSpec("base", str(tiny_model_dir)), FP32)
+    eos = backend.tokenizer.eos_token_id
+    head = torch.nn.Linear(backend.model.config.hidden_size, backend.model.config.vocab_size, bias=True)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[eos] = 100.0  # every step's argmax is EOS
+    backend.model.lm_head = head
+    gens = backend.generate(_requests(2))
+    assert [(g.text, g.completion_tokens, g.finish_reason) for g in gens] == [("", 1, "stop")] * 2
+
+
+def test_failed_request_is_recorded_not_dropped(tiny_model_dir, monkeypatch):
+    backend = HFBackend(ModelSpec("base", str(tiny_model_dir)), FP32)
+
+    def boom(requests):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(backend, "_generate_batch", boom)
+    gens = backend.generate(_requests(3))
+    assert len(gens) == 3
+    assert all(g.finish_reason == "error" and "out of memory" in g.error for g in gens)
+
+
+def test_lora_adapter_from_models_json_changes_answers(tiny_model_dir, tmp_path, tokenizer):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 5.0)  # LoRA starts as a no-op; make it matter
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+    assert (adapter / "adapter_model.safetensors").is_file()
+    registry = tmp_path / "models.json"
+    registry.write_text(json.dumps({"models": {"v1": {"base_model": str(tiny_model_dir), "adapter_dir": str(adapter)}}}))
+
+    spec = get_model("v1", "ignored", registry)
+    assert spec.adapter_dir == str(adapter)
+    reqs = _requests(2, max_new_tokens=8)
+    base = HFBackend(ModelSpec("base", str(tiny_model_dir)), FP32).generate(reqs)
+    tuned = HFBackend(spec, FP32).generate(reqs)
+    assert [g.text for g in base] != [g.text for g in tuned]
+
+
+def test_model_names(tmp_path):
+    with pytest.raises(HarnessError, match="unknown model 'v3' \\(did you mean 'v1'\\?\\); known: base, v1"):
+        registry = tmp_path / "models.json"
+        registry.write_text(json.dumps({"models": {"v1": {"base_model": "x"}}}))
+        get_model("v3", "smollm2-135m", registry)
+    assert get_model("base", "org/model").base_model == "org/model"
+    assert resolve_base_model("org/model") == "org/model"  # a hub id is passed through
+    with pytest.raises(HarnessError, match="neither a bundled model"):
+        resolve_base_model("./no/such/folder")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HarnessError, match="no config.json"):
+        resolve_base_model(str(tmp_path / "empty"))
+
+
+def test_bundled_model_is_converted_once_to_safetensors(smollm_dir, session_home):
+    from harness.models import materialize_bundled
+
+    assert (smollm_dir / "model.safetensors").is_file()
+    assert not list(smollm_dir.glob("*.gguf"))
+    config = json.loads((smollm_dir / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert materialize_bundled("smollm2-135m", session_home) == smollm_dir  # reused, not converted again

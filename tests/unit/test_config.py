@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.config import DecodingConfig, EvalConfig, IndexConfig, load_config, to_dict
+from harness.errors import HarnessError
+
+
+def test_defaults_then_yaml_then_flags(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("k: 3\nmodels: [base, v1]\ndecoding:\n  temperature: 0.7\n  max_new_tokens: 64\n", encoding="utf-8")
+    cfg = load_config(EvalConfig, path, {"k": None, "decoding.max_new_tokens": 32, "batch_size": 2})
+    assert cfg.k == 3  # from YAML; the flag was not given
+    assert cfg.models == ("base", "v1")
+    assert cfg.decoding == DecodingConfig(temperature=0.7, max_new_tokens=32)  # flag beats YAML
+    assert cfg.batch_size == 2
+    assert cfg.eval_set == EvalConfig().eval_set  # default
+
+
+def test_unknown_key_is_reported_at_its_line(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("k: 3\ndecoding:\n  temprature: 0.1\n", encoding="utf-8")
+    with pytest.raises(HarnessError) as e:
+        load_config(EvalConfig, path)
+    assert str(e.value).startswith(f"{path}:3: unknown key 'decoding.temprature'")
+
+
+def test_wrong_type_and_bad_value(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("k: five\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match=r":1: 'k' must be an integer"):
+        load_config(EvalConfig, path)
+    path.write_text("decoding:\n  temperature: -1\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match="temperature must be >= 0"):
+        load_config(EvalConfig, path)
+    path.write_text("k: [1\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match="invalid YAML"):
+        load_config(EvalConfig, path)
+
+
+def test_nested_index_config_round_trips():
+    cfg = load_config(IndexConfig, None, {"corpus": ["a.txt", "b.md"], "chunking.max_chars": 800})
+    assert cfg.corpus == ("a.txt", "b.md") and cfg.chunking.max_chars == 800
+    assert to_dict(cfg)["corpus"] == ["a.txt", "b.md"]
+    with pytest.raises(HarnessError, match="min_chars must be between"):
+        load_config(IndexConfig, None, {"chunking.max_chars": 100, "chunking.min_chars": 200})
