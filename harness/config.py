@@ -82,8 +82,8 @@ class EvalConfig:
     index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`."})
     k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "What 'base' means: 'smollm2-135m' (bundled), a local folder or a hub id."})
-    backend: str = field(default="hf", metadata={"help": "Generation backend.", "choices": ["hf", "scripted"]})
-    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (bf16, or fp16 on GPUs without bf16), float32, bfloat16, float16.", "choices": ["auto", "float32", "bfloat16", "float16"]})
+    backend: str = field(default="hf", metadata={"help": "Generation backend: hf (transformers) or scripted (no model: for tests and dry runs)."})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (bf16, or fp16 on GPUs without bf16), float32, bfloat16, float16."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps."})
     load_in_4bit: bool = field(default=False, metadata={"help": "Load the model in 4-bit NF4 through bitsandbytes (QLoRA-style)."})
     batch_size: int = field(default=8, metadata={"help": "Questions generated per batch."})
@@ -220,6 +220,6 @@ def field_help(cls: type, name: str) -> str:
     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
     if isinstance(default, tuple):
         default = " ".join(map(str, default))
-    if isinstance(default, bool):
+    if isinstance(default, bool) or default == "":
         return f.metadata["help"]
     return f"{f.metadata['help']} [default: {default}]"

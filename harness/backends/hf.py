@@ -48,7 +48,6 @@ def pick_dtype(dtype: str, device: str):
 def load_causal_lm(base_model: str, *, dtype: str = "auto", device: str = "auto", load_in_4bit: bool = False,
                    adapter_dir: str | None = None):
     """(model, tokenizer, resolved path, device) with our loading rules; also used by training."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_base_model(base_model)
