@@ -13,6 +13,8 @@ from harness.backends.scripted import ScriptedBackend
 from harness.cli import cli
 from tests.conftest import STARTER
 
+N_STARTER = sum(1 for line in STARTER.read_text(encoding="utf-8").splitlines() if line.strip())
+
 
 def run(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args])
@@ -110,7 +112,7 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
     assert md_path.name == "comparison.md" and md_path.is_file()
     run_dir = md_path.parent
     items = [json.loads(line) for line in (run_dir / "items.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(items) == 50 and {it["model"] for it in items} == {"base", "v1"}
+    assert len(items) == 2 * N_STARTER and {it["model"] for it in items} == {"base", "v1"}
     by_model = {m: {it["item_id"]: it for it in items if it["model"] == m} for m in ("base", "v1")}
     assert set(by_model["base"]) == {json.loads(line)["id"] for line in STARTER.read_text().splitlines()}
     for item_id, it in by_model["base"].items():
@@ -123,9 +125,9 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
     assert comparison["schema_version"] == 1
     assert comparison["metrics"]["base"]["refused_exact"] == 3  # the three queued refusals
     assert comparison["metrics"]["v1"]["refused_exact"] == 0
-    assert comparison["metrics"]["base"]["n"] == 25 and comparison["eval_set"]["n"] == 25
+    assert comparison["metrics"]["base"]["n"] == N_STARTER and comparison["eval_set"]["n"] == N_STARTER
     assert comparison["config"]["k"] == 3 and (run_dir / "config.yaml").is_file()
-    assert "| base | 25 | 0 | 22 | 3 |" in md_path.read_text()
+    assert f"| base | {N_STARTER} | 0 | {N_STARTER - 3} | 3 |" in md_path.read_text()
 
 
 def test_eval_with_a_tiny_model_folder(tmp_path, sfip_index, tiny_model_dir):
