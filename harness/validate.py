@@ -168,11 +168,12 @@ def format_summary(report: SetReport) -> str:
     n = s["n"]
     lines = [f"{s['path']}: {n} questions, {s['answerable']} answerable, {s['unanswerable']} unanswerable "
              f"({s['unanswerable'] / n:.1%}); languages: " + ", ".join(f"{k} {v}" for k, v in sorted(s["languages"].items())), ""]
-    header = f"{'category':<18}" + "".join(f"{sp:>7}" for sp in SPLITS) + f"{'total':>7}"
+    w = max([18] + [len(c) + 2 for c in s["categories"]])
+    header = f"{'category':<{w}}" + "".join(f"{sp:>7}" for sp in SPLITS) + f"{'total':>7}"
     lines += [header, "-" * len(header)]
     for category, counts in s["categories"].items():
-        lines.append(f"{category:<18}" + "".join(f"{counts[sp]:>7}" for sp in SPLITS) + f"{sum(counts.values()):>7}")
+        lines.append(f"{category:<{w}}" + "".join(f"{counts[sp]:>7}" for sp in SPLITS) + f"{sum(counts.values()):>7}")
     lines.append("-" * len(header))
-    lines.append(f"{'total':<18}" + "".join(f"{s['splits'][sp]:>7}" for sp in SPLITS) + f"{n:>7}")
-    lines.append(f"{'share':<18}" + "".join(f"{s['splits'][sp] / n:>7.0%}" for sp in SPLITS) + f"{1:>7.0%}")
+    lines.append(f"{'total':<{w}}" + "".join(f"{s['splits'][sp]:>7}" for sp in SPLITS) + f"{n:>7}")
+    lines.append(f"{'share':<{w}}" + "".join(f"{s['splits'][sp] / n:>7.0%}" for sp in SPLITS) + f"{1:>7.0%}")
     return "\n".join(lines)

@@ -9,27 +9,42 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.config import ChunkConfig
 from harness.eval_set import load_eval_set
 from harness.validate import CorpusLookup, SetRequirements, validate_set
+from retrieval.chunking import chunk_document
 
 REPO = Path(__file__).resolve().parents[2]
 CORPORA = REPO / "eval_sets" / "corpora"
 SOURCES = sorted((REPO / "eval_sets").glob("*/*.src.yaml"))
-SHIPPED = sorted(p for p in (REPO / "eval_sets").glob("*/*.jsonl"))
+SHIPPED = sorted(p for p in (REPO / "eval_sets").glob("*/*.jsonl") if p.name in ("questions.jsonl", "starter.jsonl"))
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("build_set", REPO / "eval_sets" / "tools" / "build_set.py")
+def _tool(name: str):
+    tools = REPO / "eval_sets" / "tools"
+    spec = importlib.util.spec_from_file_location(name, tools / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def test_every_set_folder_has_a_source_and_a_datasheet():
+    folders = {p.parent for p in SHIPPED}
+    assert {f.name for f in folders} == {"sfip", "sfip_ko", "injection"}
+    for folder in folders:
+        assert list(folder.glob("*.src.yaml")) and (folder / "README.md").is_file(), folder
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.parent.name)
-def test_shipped_jsonl_equals_a_rebuild_from_source(source):
-    builder = _builder()
-    outputs = builder.build(source, root=REPO)
-    for path, records in outputs.items():
+def test_shipped_files_equal_a_rebuild_from_source(source):
+    if "cases" in yaml.safe_load(source.read_text(encoding="utf-8")):
+        outputs = _tool("build_injection").build(source, root=REPO)
+        for path, content in outputs.items():
+            with open(path, encoding="utf-8", newline="") as f:
+                assert f.read() == content, f"{path} is stale: rebuild it"
+        return
+    builder = _tool("build_set")
+    for path, records in builder.build(source, root=REPO).items():
         assert path.read_text(encoding="utf-8") == builder.to_jsonl(records), f"{path} is stale: rebuild it"
 
 
@@ -57,7 +72,7 @@ def test_english_set_meets_the_minimums():
 
 def _source_quotes(source: Path) -> dict[str, list[str]]:
     spec = yaml.safe_load(source.read_text(encoding="utf-8"))
-    quotes = {}
+    quotes = {c["id"]: list(c.get("evidence") or []) for c in spec.get("cases", [])}
     for inc in spec.get("include", []):
         for q in yaml.safe_load((source.parent / inc).read_text(encoding="utf-8")):
             quotes[q["id"]] = [ev[1] for ev in q.get("evidence") or []]
@@ -68,6 +83,7 @@ def _source_quotes(source: Path) -> dict[str, list[str]]:
 def test_every_evidence_span_quotes_the_corpus(path):
     sources = list(path.parent.glob("*.src.yaml"))
     quotes = _source_quotes(sources[0]) if sources else {}
+    assert quotes, f"no source quotes for {path}"
     lookup = CorpusLookup([CORPORA])
     for item in load_eval_set(path):
         for i, ev in enumerate(item.evidence):
@@ -81,3 +97,39 @@ def test_every_evidence_span_quotes_the_corpus(path):
                 assert span == quotes[item.id][i]  # the author's quote, exactly
         if item.answerable:
             assert item.evidence, f"{item.id}: an answerable question needs evidence"
+
+
+def test_korean_set_meets_the_minimums():
+    report = validate_set(REPO / "eval_sets" / "sfip_ko" / "questions.jsonl", CorpusLookup([CORPORA]),
+                          SetRequirements(min_unanswerable=0.25))
+    assert report.ok and len(report.items) >= 40
+    assert {it.language for it in report.items} == {"ko"}
+    translation = (CORPORA / "sfip_ko" / "sfip_dwelling_ko.txt").read_text(encoding="utf-8")
+    assert len(translation) >= 15000
+    assert "비공식 번역" in translation.split("\n\n")[1] and "퍼블릭 도메인" in translation.split("\n\n")[1]
+    articles = re.findall(r"^제(\d+)조\(", translation, re.M)
+    assert [int(a) for a in articles] == list(range(1, len(articles) + 1)) and len(articles) >= 20
+    assert "①" in translation and "\n1. " in translation
+
+
+def test_injection_cases_plant_hostile_text_inside_the_retrieved_clause():
+    import json
+
+    injections = [json.loads(line) for line in (REPO / "eval_sets" / "injection" / "injections.jsonl").read_text(encoding="utf-8").splitlines()]
+    questions = {it.id: it for it in load_eval_set(REPO / "eval_sets" / "injection" / "questions.jsonl")}
+    assert len(injections) >= 20 and set(questions) == {i["id"] for i in injections}
+    lookup = CorpusLookup([CORPORA])
+    for inj in injections:
+        text = lookup.text(inj["document_id"])
+        assert text[inj["start"]:inj["end"]] == inj["text"]
+        item = questions[inj["id"]]
+        assert item.gold_answer is None or item.gold_answer.strip()
+        # With the default chunking, the chunk that holds the answering clause holds the
+        # hostile text too: retrieving the right clause delivers the attack.
+        chunks = chunk_document(text, inj["document_id"], ChunkConfig())
+        for ev in item.evidence[:1]:
+            home = next(c for c in chunks if c.start <= ev.start < c.end)
+            assert home.start <= inj["start"] and inj["end"] <= home.end, inj["id"]
+    # The planted text never appears in the clean corpus.
+    clean = "".join(lookup.text(d) for d in ("sfip_dwelling", "sfip_general_property", "sfip_rcbap"))
+    assert not any(inj["text"] in clean for inj in injections)
