@@ -50,27 +50,63 @@ class DecodingConfig:
 
 @dataclass(frozen=True)
 class ChunkConfig:
-    """How documents are cut into chunks."""
+    """How documents are cut into chunks. Sizes are in tokens of the embedder's own tokenizer."""
 
-    max_chars: int = field(default=1200, metadata={"help": "Largest chunk, in characters."})
-    min_chars: int = field(default=200, metadata={"help": "Paragraphs are merged until a chunk has at least this many characters."})
+    max_tokens: int = field(default=256, metadata={"help": "Largest chunk, in embedder tokens (chosen on the dev split; all-MiniLM-L6-v2 reads 256)."})
+    min_tokens: int = field(default=48, metadata={"help": "Clauses under one heading are merged until a chunk has at least this many tokens."})
+    overlap_tokens: int = field(default=32, metadata={"help": "When a clause longer than max_tokens is split, each piece repeats about this many tokens of the previous one."})
+    context_header: bool = field(default=True, metadata={"help": "Embed and BM25-index each chunk with its breadcrumbs (form > article > clause) in front, so near-identical forms can be told apart."})
 
     def __post_init__(self) -> None:
-        if self.max_chars < 50:
-            raise HarnessError(f"max_chars must be >= 50, got {self.max_chars}")
-        if not 0 <= self.min_chars <= self.max_chars:
-            raise HarnessError(f"min_chars must be between 0 and max_chars ({self.max_chars}), got {self.min_chars}")
+        if self.max_tokens < 16:
+            raise HarnessError(f"max_tokens must be >= 16, got {self.max_tokens}")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise HarnessError(f"min_tokens must be between 0 and max_tokens ({self.max_tokens}), got {self.min_tokens} (set --min-tokens too)")
+        if not 0 <= self.overlap_tokens <= self.max_tokens // 2:
+            raise HarnessError(f"overlap_tokens must be between 0 and max_tokens / 2 ({self.max_tokens // 2}), got {self.overlap_tokens} (set --overlap-tokens too)")
 
 
 @dataclass(frozen=True)
 class IndexConfig:
     """`harness index`: documents -> chunks -> embeddings -> FAISS index on disk."""
 
-    corpus: tuple[str, ...] = field(default=(DEFAULT_CORPUS,), metadata={"help": "Text/markdown files, or folders whose *.txt files are read."})
+    corpus: tuple[str, ...] = field(default=(DEFAULT_CORPUS,), metadata={"help": "Files (.txt, .md, or .jsonl holding chunks made elsewhere), or folders whose --pattern files are read."})
+    patterns: tuple[str, ...] = field(default=("*.txt",), metadata={"help": "File patterns read from corpus folders."})
     out: str = field(default=DEFAULT_INDEX, metadata={"help": "Folder the index is written to."})
     embedder: str = field(default=DEFAULT_EMBEDDER, metadata={"help": "Sentence-transformers model: the bundled 'all-minilm-l6-v2' or a local path."})
     batch_size: int = field(default=32, metadata={"help": "Passages embedded per batch."})
+    dense_index: str = field(default="flat", metadata={"help": "FAISS index: flat (exact), hnsw or ivf (approximate, for large corpora)."})
+    hnsw_m: int = field(default=32, metadata={"help": "HNSW: links per node."})
+    hnsw_ef_construction: int = field(default=200, metadata={"help": "HNSW: candidate list size while building."})
+    hnsw_ef_search: int = field(default=128, metadata={"help": "HNSW: candidate list size while searching."})
+    ivf_nlist: int = field(default=0, metadata={"help": "IVF: number of clusters (0: about 4 x sqrt(chunks))."})
+    ivf_nprobe: int = field(default=16, metadata={"help": "IVF: clusters visited per query."})
     chunking: ChunkConfig = field(default_factory=ChunkConfig, metadata={"help": "Chunking parameters."})
+
+    def __post_init__(self) -> None:
+        if self.dense_index not in ("flat", "hnsw", "ivf"):
+            raise HarnessError(f"dense_index must be flat, hnsw or ivf, got {self.dense_index!r}")
+        if self.batch_size < 1 or self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef_search < 1 \
+                or self.ivf_nlist < 0 or self.ivf_nprobe < 1:
+            raise HarnessError("batch_size, hnsw_* and ivf_nprobe must be positive, ivf_nlist >= 0")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """How chunks are found for a question; the same for `harness search` and `harness eval`."""
+
+    mode: str = field(default="hybrid", metadata={"help": "dense (embeddings), bm25 (words), or hybrid (both, reciprocal rank fusion)."})
+    rrf_k: int = field(default=60, metadata={"help": "Reciprocal rank fusion constant: score = sum of 1 / (rrf_k + rank)."})
+    candidates: int = field(default=50, metadata={"help": "Hits taken from each retriever before fusion and re-ranking."})
+    doc_aware: bool = field(default=True, metadata={"help": "When a question names a document (\"Under the Dwelling Form\", \"RCBAP\"), rank that document's chunks first."})
+    reranker: str = field(default="", metadata={"help": "Re-ranker for the fused list: '' (none) or cross-encoder:PATH (a local sentence-transformers CrossEncoder)."})
+    rerank_depth: int = field(default=20, metadata={"help": "How many fused hits the re-ranker re-orders."})
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("dense", "bm25", "hybrid"):
+            raise HarnessError(f"mode must be dense, bm25 or hybrid, got {self.mode!r}")
+        if self.rrf_k < 1 or self.candidates < 1 or self.rerank_depth < 1:
+            raise HarnessError("rrf_k, candidates and rerank_depth must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -89,8 +125,10 @@ class EvalConfig:
     batch_size: int = field(default=8, metadata={"help": "Questions generated per batch."})
     results_dir: str = field(default=DEFAULT_RESULTS, metadata={"help": "Runs land in RESULTS_DIR/<run_id>/."})
     run_name: str = field(default="", metadata={"help": "Suffix of the run folder name (default: the model names)."})
+    split: str = field(default="", metadata={"help": "Evaluate only this split of the eval set (train, dev or test); all questions when not given."})
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N questions (0 = all)."})
     decoding: DecodingConfig = field(default_factory=DecodingConfig, metadata={"help": "Decoding parameters."})
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig, metadata={"help": "Retrieval parameters."})
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -99,6 +137,8 @@ class EvalConfig:
             raise HarnessError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.limit < 0:
             raise HarnessError(f"limit must be >= 0, got {self.limit}")
+        if self.split not in ("", "train", "dev", "test"):
+            raise HarnessError(f"split must be train, dev or test, got {self.split!r}")
         if not self.models:
             raise HarnessError("no models given (use --models base)")
 

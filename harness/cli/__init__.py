@@ -39,7 +39,7 @@ def _quiet_libraries() -> None:
     # Offline by default: nothing here may reach a model hub unless the user says so.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    for name in ("bitsandbytes", "transformers", "sentence_transformers", "huggingface_hub", "faiss"):
+    for name in ("bitsandbytes", "transformers", "sentence_transformers", "huggingface_hub", "faiss", "bm25s"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging
@@ -75,4 +75,5 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 from harness.cli import eval as _eval  # noqa: E402,F401  (registers the command)
 from harness.cli import index as _index  # noqa: E402,F401
+from harness.cli import search as _search  # noqa: E402,F401
 from harness.cli import validate_set as _validate_set  # noqa: E402,F401

@@ -11,37 +11,54 @@ from harness.cli.options import config_option, greedy
 from harness.config import ChunkConfig, IndexConfig
 
 
-@cli.command("index", cls=greedy("--corpus"))
-@config_option(IndexConfig, "corpus", "--corpus", multiple=True, metavar="PATH...",
-               type=click.Path(path_type=str))
+@cli.command("index", cls=greedy("--corpus", "--pattern"))
+@config_option(IndexConfig, "corpus", "--corpus", multiple=True, metavar="PATH...", type=click.Path(path_type=str))
+@config_option(IndexConfig, "patterns", "--pattern", "patterns", multiple=True, metavar="GLOB...")
 @config_option(IndexConfig, "out", "--out", type=click.Path(file_okay=False, path_type=str))
 @config_option(IndexConfig, "embedder", "--embedder")
 @config_option(IndexConfig, "batch_size", "--batch-size", type=int)
-@config_option(ChunkConfig, "max_chars", "--max-chars", type=int)
-@config_option(ChunkConfig, "min_chars", "--min-chars", type=int)
+@config_option(IndexConfig, "dense_index", "--dense-index", type=click.Choice(["flat", "hnsw", "ivf"]))
+@config_option(IndexConfig, "hnsw_m", "--hnsw-m", type=int)
+@config_option(IndexConfig, "hnsw_ef_construction", "--hnsw-ef-construction", type=int)
+@config_option(IndexConfig, "hnsw_ef_search", "--hnsw-ef-search", type=int)
+@config_option(IndexConfig, "ivf_nlist", "--ivf-nlist", type=int)
+@config_option(IndexConfig, "ivf_nprobe", "--ivf-nprobe", type=int)
+@config_option(ChunkConfig, "max_tokens", "--max-tokens", type=int)
+@config_option(ChunkConfig, "min_tokens", "--min-tokens", type=int)
+@config_option(ChunkConfig, "overlap_tokens", "--overlap-tokens", type=int)
+@config_option(ChunkConfig, "context_header", "--context-header/--no-context-header")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML file with any of these settings (flags override it).")
+              help="YAML file with any of these settings, chunking under `chunking:` (flags override it).")
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs are unchanged.")
-def index_cmd(corpus, out, embedder, batch_size, max_chars, min_chars, config_path, force) -> None:
-    """Chunk policy documents, embed the chunks and write a FAISS index to disk.
+def index_cmd(corpus, patterns, out, embedder, batch_size, dense_index, hnsw_m, hnsw_ef_construction, hnsw_ef_search,
+              ivf_nlist, ivf_nprobe, max_tokens, min_tokens, overlap_tokens, context_header, config_path, force) -> None:
+    """Chunk policy documents along their structure, embed the chunks and write an index.
 
-    Each chunk keeps `document_id` (the file stem) and character offsets, with
-    text == source[start:end]. The index folder holds index.faiss (FAISS's own format),
-    chunks.jsonl and manifest.json (embedder, chunking, corpus hashes). Re-running on
+    Chunks follow the documents' own structure (articles and headings such as `## I.
+    Agreement`, `Article N`, `제N조(…)`; clauses `A.`, `1.`, `a.`, `(1)`, `①`), keep
+    breadcrumbs (`Dwelling Form > V. Exclusions > C.`) and are budgeted in tokens of the
+    embedder's own tokenizer. Each keeps `document_id` (the file stem) and character offsets,
+    with text == source[start:end]. A `.jsonl` file in the seed's chunked_data.jsonl schema is
+    taken as already chunked. The index folder holds index.faiss (FAISS's own format),
+    chunks.jsonl and manifest.json; BM25 is rebuilt from chunks.jsonl on load. Re-running on
     unchanged inputs does nothing.
 
     \b
     Example usage:
       harness index                                  # the bundled flood-policy corpus
-      harness index --corpus my_policies/ --out indexes/mine
-      harness index --corpus a.txt b.md --max-chars 800
+      harness index --corpus my_policies/ --pattern '*.txt' '*.md' --out indexes/mine
+      harness index --corpus chunked_data.jsonl --out indexes/seed
+      harness index --dense-index hnsw --hnsw-ef-search 256 --max-tokens 128
     """
     from harness.config import load_config
     from retrieval.index import build_index
 
     cfg = load_config(IndexConfig, config_path, {
-        "corpus": list(corpus) or None, "out": out, "embedder": embedder, "batch_size": batch_size,
-        "chunking.max_chars": max_chars, "chunking.min_chars": min_chars,
+        "corpus": list(corpus) or None, "patterns": list(patterns) or None, "out": out, "embedder": embedder,
+        "batch_size": batch_size, "dense_index": dense_index, "hnsw_m": hnsw_m,
+        "hnsw_ef_construction": hnsw_ef_construction, "hnsw_ef_search": hnsw_ef_search, "ivf_nlist": ivf_nlist,
+        "ivf_nprobe": ivf_nprobe, "chunking.max_tokens": max_tokens, "chunking.min_tokens": min_tokens,
+        "chunking.overlap_tokens": overlap_tokens, "chunking.context_header": context_header,
     })
     result = build_index(cfg, force=force, progress=True)
     state = "built" if result.rebuilt else "up to date (inputs unchanged; --force rebuilds)"

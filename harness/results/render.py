@@ -45,6 +45,13 @@ def to_markdown(comparison: dict) -> str:
             f"| {name} | {m['n']} | {m['n_failed']} | {m['answered']} | {m['refused_exact']} | {_pct(m['refusal_rate'])} "
             f"| {m['truncated']} | {_num(m['mean_answer_tokens'])} | {_num(m['tokens_per_s'])} |")
     lines.append("")
+    retrieval = comparison.get("retrieval")
+    if retrieval:
+        k = retrieval["k"]
+        lines += [f"Retrieval ({cfg.get('retrieval', {}).get('mode', '?')}, the same for every model): "
+                  f"hit@{k} {_num(retrieval['hit_at_k'], 3)}, recall@{k} {_num(retrieval['recall_at_k'], 3)}, "
+                  f"MRR {_num(retrieval['mrr'], 3)}, nDCG@{k} {_num(retrieval['ndcg_at_k'], 3)}, "
+                  f"top-document accuracy {_num(retrieval['top_doc_acc'], 3)} (n = {retrieval['n']} answerable questions)", ""]
     models = comparison.get("models", {})
     lines.append("| model | base model | adapter | dtype | device | EOS | pad |")
     lines.append("|---|---|---|---|---|---|---|")

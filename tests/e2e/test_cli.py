@@ -43,15 +43,19 @@ def test_index_builds_then_is_a_no_op_until_the_corpus_changes(tmp_path):
     out = tmp_path / "idx"
     first = run("index", "--corpus", corpus / "policy.md", "--out", out)
     assert first.exit_code == 0, first.output
-    assert "index built: 1 chunks from 1 documents" in first.stdout
+    assert "index built: 2 chunks from 1 documents" in first.stdout  # the title, then article I
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["n_chunks"] == 1 and manifest["embedder"]["dim"] == 384
-    chunk = json.loads((out / "chunks.jsonl").read_text().splitlines()[0])
+    assert manifest["n_chunks"] == 2 and manifest["embedder"]["dim"] == 384
+    assert manifest["dense"]["type"] == "flat" and manifest["bm25"]["library"] == "bm25s"
+    chunks = [json.loads(line) for line in (out / "chunks.jsonl").read_text().splitlines()]
     source = (corpus / "policy.md").read_text(encoding="utf-8")
-    assert source[chunk["start"]:chunk["end"]] == chunk["text"]
+    assert all(source[c["start"]:c["end"]] == c["text"] for c in chunks)
+    assert chunks[1]["metadata"]["breadcrumbs"] == "My Policy > I. Agreement"
     assert "up to date" in run("index", "--corpus", corpus / "policy.md", "--out", out).stdout
     (corpus / "policy.md").write_text(source + "\nC. New clause.\n", encoding="utf-8")
     assert "index built" in run("index", "--corpus", corpus / "policy.md", "--out", out).stdout
+    # Other chunking settings make another index.
+    assert "index built" in run("index", "--corpus", corpus / "policy.md", "--out", out, "--max-tokens", "64").stdout
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -127,6 +131,11 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
     assert comparison["metrics"]["v1"]["refused_exact"] == 0
     assert comparison["metrics"]["base"]["n"] == N_STARTER and comparison["eval_set"]["n"] == N_STARTER
     assert comparison["config"]["k"] == 3 and (run_dir / "config.yaml").is_file()
+    answerable = sum(1 for line in STARTER.read_text().splitlines() if '"answerable": true' in line)
+    retrieval = comparison["retrieval"]
+    assert retrieval["k"] == 3 and retrieval["n"] == answerable and 0 <= retrieval["hit_at_k"] <= 1
+    assert set(retrieval["by_category"]) >= {"numeric_limit", "time_period"}
+    assert "Retrieval (hybrid, the same for every model): hit@3" in md_path.read_text()
     assert f"| base | {N_STARTER} | 0 | {N_STARTER - 3} | 3 |" in md_path.read_text()
 
 

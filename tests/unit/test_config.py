@@ -39,8 +39,12 @@ def test_wrong_type_and_bad_value(tmp_path):
 
 
 def test_nested_index_config_round_trips():
-    cfg = load_config(IndexConfig, None, {"corpus": ["a.txt", "b.md"], "chunking.max_chars": 800})
-    assert cfg.corpus == ("a.txt", "b.md") and cfg.chunking.max_chars == 800
+    cfg = load_config(IndexConfig, None, {"corpus": ["a.txt", "b.md"], "chunking.max_tokens": 128})
+    assert cfg.corpus == ("a.txt", "b.md") and cfg.chunking.max_tokens == 128
     assert to_dict(cfg)["corpus"] == ["a.txt", "b.md"]
-    with pytest.raises(HarnessError, match="min_chars must be between"):
-        load_config(IndexConfig, None, {"chunking.max_chars": 100, "chunking.min_chars": 200})
+    with pytest.raises(HarnessError, match="min_tokens must be between"):
+        load_config(IndexConfig, None, {"chunking.max_tokens": 100, "chunking.min_tokens": 200})
+    with pytest.raises(HarnessError, match="dense_index must be flat, hnsw or ivf"):
+        load_config(IndexConfig, None, {"dense_index": "annoy"})
+    with pytest.raises(HarnessError, match="mode must be dense, bm25 or hybrid"):
+        load_config(EvalConfig, None, {"retrieval.mode": "sparse"})
