@@ -201,6 +201,8 @@ def _hard_split(text: str, start: int, end: int, max_tokens: int, count: TokenCo
         while e > s + 1 and count(text[s:e]) > max_tokens:
             space = text.rfind(" ", s + 1, s + (e - s) * 3 // 4)
             e = space if space > s else s + (e - s) * 3 // 4
+        while e > s + 1 and text[e - 1].isspace():  # a run of spaces: end before all of them
+            e -= 1
         pieces.append((s, e))
         s = e
         while s < end and text[s].isspace():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.config import ChunkConfig
@@ -133,6 +133,7 @@ _piece = st.one_of(
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(_piece, max_size=40), st.integers(16, 120), st.integers(0, 60), st.integers(0, 7))
+@example(["?", "(1) x\n", "???????X  ", "제3조(보상)\n"], 16, 0, 0)  # a hard split once ended on a space
 def test_slices_hold_for_any_text(pieces, max_tokens, min_tokens, overlap):
     text = "".join(pieces)
     config = ChunkConfig(max_tokens=max_tokens, min_tokens=min(min_tokens, max_tokens), overlap_tokens=overlap)
