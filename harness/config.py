@@ -127,6 +127,8 @@ class EvalConfig:
     run_name: str = field(default="", metadata={"help": "Suffix of the run folder name (default: the model names)."})
     split: str = field(default="", metadata={"help": "Evaluate only this split of the eval set (train, dev or test); all questions when not given."})
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N questions (0 = all)."})
+    score: bool = field(default=True, metadata={"help": "Score every answer for hallucination (claims checked against the retrieved clauses)."})
+    score_threshold: float = field(default=0.836, metadata={"help": "Claim support below which an answer is hallucinated (calibrated with `harness calibrate`)."})
     decoding: DecodingConfig = field(default_factory=DecodingConfig, metadata={"help": "Decoding parameters."})
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig, metadata={"help": "Retrieval parameters."})
 
@@ -137,6 +139,8 @@ class EvalConfig:
             raise HarnessError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.limit < 0:
             raise HarnessError(f"limit must be >= 0, got {self.limit}")
+        if not 0 <= self.score_threshold <= 1:
+            raise HarnessError(f"score_threshold must be between 0 and 1, got {self.score_threshold}")
         if self.split not in ("", "train", "dev", "test"):
             raise HarnessError(f"split must be train, dev or test, got {self.split!r}")
         if not self.models:

@@ -118,6 +118,13 @@ def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_
     # Similar lengths in one batch waste less padding.
     order = sorted(range(len(items)), key=lambda i: len(requests[i].messages[-1]["content"]))
 
+    contexts = [[f"{h.chunk.metadata.get('breadcrumbs', '')}\n{h.chunk.text}".strip() for h in its] for its in hits]
+    scorer = None
+    if cfg.score:
+        from harness.scoring.scorer import ScoreConfig, Scorer
+
+        scorer = Scorer(ScoreConfig(threshold=cfg.score_threshold))
+
     run_dir = new_run_dir(Path(cfg.results_dir), cfg.run_name or "-".join(s.name for s in specs))
     run_id = run_dir.name
     atomic_write_text(run_dir / "config.yaml", _yaml(to_dict(cfg)))
@@ -145,9 +152,12 @@ def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_
                         gens = [None] * len(batch)
                     else:
                         gens = backend.generate([requests[i] for i in batch])
-                    for i, gen in zip(batch, gens):
-                        out.append(_item_record(run_id, i, items[i], spec.name, hits[i], requests[i], decoding_hash,
-                                                gen, f"{spec.name}:{b}", info["load_error"]))
+                    records = [_item_record(run_id, i, items[i], spec.name, hits[i], requests[i], decoding_hash,
+                                            gen, f"{spec.name}:{b}", info["load_error"]) for i, gen in zip(batch, gens)]
+                    if scorer is not None:
+                        score_records(scorer, records, [contexts[i] for i in batch], [items[i] for i in batch])
+                    for record in records:
+                        out.append(record)
                     bar.update(len(batch))
             finally:
                 bar.close()
@@ -176,6 +186,27 @@ def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_
 def write_comparison(run_dir: Path, comparison: dict) -> None:
     atomic_write_json(run_dir / "comparison.json", comparison)
     atomic_write_text(run_dir / "comparison.md", to_markdown(comparison))
+
+
+def score_records(scorer, records: list[dict], contexts: list[list[str]], items: list[EvalItem]) -> None:
+    """Add the scorer's verdict, the refusal grid cell and correctness to each record in place.
+    Failed items are left unscored (they have no answer); they count as failed, not as verdicts."""
+    from harness.scoring.correctness import correctness
+
+    todo = [(r, c, it) for r, c, it in zip(records, contexts, items) if not r["error"]]
+    scorer.prepare([(r["answer"], c) for r, c, _ in todo])
+    for record, ctx, item in todo:
+        result = scorer.score(record["answer"], ctx).to_dict(record["answer"])
+        refused = result["verdict"] == "refused"
+        if item.answerable:
+            grid = "needless_refusal" if refused else ("hallucinated_answer" if result["hallucinated"] else "correct_answer")
+        else:
+            grid = "correct_refusal" if refused else "answered_unanswerable"
+        record.update({
+            "verdict": result["verdict"], "score": result["score"], "spans": result["spans"], "claims": result["claims"],
+            "grid": grid, "hallucinated": grid in ("hallucinated_answer", "answered_unanswerable"),
+            "correctness": correctness(record["answer"], item.gold_answer) if item.answerable else None,
+        })
 
 
 def _item_record(run_id, index, item, model, hits, request, decoding_hash, gen, batch_id, load_error) -> dict:

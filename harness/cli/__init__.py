@@ -75,5 +75,6 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 from harness.cli import eval as _eval  # noqa: E402,F401  (registers the command)
 from harness.cli import index as _index  # noqa: E402,F401
+from harness.cli import score as _score  # noqa: E402,F401
 from harness.cli import search as _search  # noqa: E402,F401
 from harness.cli import validate_set as _validate_set  # noqa: E402,F401

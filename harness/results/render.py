@@ -45,6 +45,28 @@ def to_markdown(comparison: dict) -> str:
             f"| {name} | {m['n']} | {m['n_failed']} | {m['answered']} | {m['refused_exact']} | {_pct(m['refusal_rate'])} "
             f"| {m['truncated']} | {_num(m['mean_answer_tokens'])} | {_num(m['tokens_per_s'])} |")
     lines.append("")
+    metrics = comparison.get("metrics", {})
+    scored = {name: m for name, m in metrics.items() if "hallucination_rate" in m}
+    if scored:
+        lines += ["## Hallucination (claims checked against the retrieved clauses)", "",
+                  "| model | hallucination rate [95% CI] | among answered [95% CI] | correct answer | hallucinated answer "
+                  "| needless refusal | correct refusal | answered unanswerable | token F1 | numeric agreement | key facts |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, m in scored.items():
+            g = m["refusal_grid"]
+            lines.append(
+                f"| {name} | {_pct(m['hallucination_rate'])} | {_pct(m['hallucination_rate_answered'])} "
+                f"| {g['correct_answer']} | {g['hallucinated_answer']} | {g['needless_refusal']} | {g['correct_refusal']} "
+                f"| {g['answered_unanswerable']} | {_num(m['token_f1'], 3)} | {_num(m['numeric_agreement'], 3)} "
+                f"| {_num(m['key_fact_coverage'], 3)} |")
+        categories = sorted({c for m in scored.values() for c in m.get("by_category", {})})
+        if categories:
+            lines += ["", "Hallucination rate by category:", "",
+                      "| category | " + " | ".join(scored) + " |", "|---|" + "---|" * len(scored)]
+            for c in categories:
+                cells = [_pct(m.get("by_category", {}).get(c, {}).get("hallucination_rate")) for m in scored.values()]
+                lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        lines.append("")
     retrieval = comparison.get("retrieval")
     if retrieval:
         k = retrieval["k"]
@@ -64,8 +86,10 @@ def to_markdown(comparison: dict) -> str:
         lines.append("")
         lines.extend(f"**{n} failed to load:** {e}" for n, e in errors)
     lines.append("")
-    lines.append("A refusal here is an answer that is exactly the refusal sentence. "
-                 "This run reports counts, lengths and speed; it computes no hallucination verdicts.")
+    lines.append("'refused (exact sentence)' counts answers that are exactly the refusal sentence; the refusal grid "
+                 "counts refusals in any wording the scorer recognises. An answered unanswerable question counts as a "
+                 "hallucination." if scored else "A refusal here is an answer that is exactly the refusal sentence. "
+                 "This run was not scored (--no-score), so it has no hallucination verdicts.")
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,8 @@ SCHEMA_VERSION = 1
 
 
 def model_metrics(items: Iterable[dict]) -> dict[str, Any]:
-    """Per-model figures that are actually computed now: counts, refusals, lengths, speed."""
+    """Per-model figures: counts, refusals, lengths, speed, and (for scored runs) hallucination,
+    the refusal grid and correctness, overall and per category."""
     items = list(items)
     ok = [it for it in items if not it.get("error")]
     refused = sum(1 for it in ok if it["refused_exact"])
@@ -34,7 +35,8 @@ def model_metrics(items: Iterable[dict]) -> dict[str, Any]:
     batch_seconds = {it["batch_id"]: it["batch_seconds"] for it in ok}
     seconds = sum(batch_seconds.values())
     tokens = sum(it["completion_tokens"] for it in ok)
-    return {
+    scored = [it for it in ok if "grid" in it]
+    metrics = {
         "n": len(items),
         "n_failed": len(items) - len(ok),
         "answered": len(ok) - refused,
@@ -46,6 +48,36 @@ def model_metrics(items: Iterable[dict]) -> dict[str, Any]:
         "completion_tokens": tokens,
         "generation_seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 2) if seconds > 0 else None,
+    }
+    if scored:
+        metrics.update(hallucination_metrics(scored))
+        by_category: dict[str, list[dict]] = {}
+        for it in scored:
+            by_category.setdefault(it["category"], []).append(it)
+        metrics["by_category"] = {c: hallucination_metrics(g) for c, g in sorted(by_category.items())}
+    return metrics
+
+
+GRID = ("correct_answer", "hallucinated_answer", "needless_refusal", "correct_refusal", "answered_unanswerable")
+
+
+def hallucination_metrics(scored: list[dict]) -> dict:
+    """Hallucination over all scored answers and over answered ones only; the refusal grid;
+    correctness against gold on answerable questions."""
+    answered = [it for it in scored if it["verdict"] != "refused"]
+    grid = {g: sum(1 for it in scored if it["grid"] == g) for g in GRID}
+    correct = [it["correctness"] for it in scored if it.get("correctness")]
+
+    def mean_of(key: str) -> dict:
+        return mean([c[key] for c in correct if c[key] is not None])
+
+    return {
+        "hallucination_rate": rate(sum(it["hallucinated"] for it in scored), len(scored)),
+        "hallucination_rate_answered": rate(sum(it["hallucinated"] for it in answered), len(answered)),
+        "refusal_grid": grid,
+        "token_f1": mean_of("token_f1"),
+        "numeric_agreement": mean_of("numeric_agreement"),
+        "key_fact_coverage": mean_of("key_fact_coverage"),
     }
 
 

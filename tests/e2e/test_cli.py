@@ -136,6 +136,16 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
     assert retrieval["k"] == 3 and retrieval["n"] == answerable and 0 <= retrieval["hit_at_k"] <= 1
     assert set(retrieval["by_category"]) >= {"numeric_limit", "time_period"}
     assert "Retrieval (hybrid, the same for every model): hit@3" in md_path.read_text()
+    # Every answer is scored: the grid accounts for every item, the queued refusals among them.
+    base = comparison["metrics"]["base"]
+    grid = base["refusal_grid"]
+    assert sum(grid.values()) == N_STARTER and grid["correct_refusal"] + grid["needless_refusal"] == 3
+    unanswerable = N_STARTER - answerable
+    assert grid["correct_refusal"] + grid["answered_unanswerable"] == unanswerable
+    assert base["hallucination_rate"]["n"] == N_STARTER and "numeric_limit" in base["by_category"]
+    scored_item = next(it for it in items if it["model"] == "base" and it["answerable"] and it["grid"] != "needless_refusal")
+    assert {"verdict", "score", "spans", "claims", "grid", "hallucinated", "correctness"} <= set(scored_item)
+    assert "## Hallucination" in md_path.read_text()
     assert f"| base | {N_STARTER} | 0 | {N_STARTER - 3} | 3 |" in md_path.read_text()
 
 

@@ -66,3 +66,22 @@ def test_markdown_is_rendered_from_json_alone():
     assert "# Run 20260101-000000-base" in md
     assert "| base | 4 | 1 | 2 | 1 | 33.3% [6.1, 79.2] | 1 | 20.0 | 20.0 |" in md
     assert "| base | smollm2-135m | – | bfloat16 | cpu | `<|im_end|>` | `<|im_end|>` |" in md
+
+
+def test_hallucination_metrics_from_scored_items():
+    from harness.results.schema import hallucination_metrics
+
+    def it(grid, verdict, correctness=None):
+        return {"grid": grid, "verdict": verdict, "hallucinated": grid in ("hallucinated_answer", "answered_unanswerable"),
+                "correctness": correctness}
+
+    items = [it("correct_answer", "supported", {"token_f1": 1.0, "numeric_agreement": 1.0, "key_fact_coverage": 1.0}),
+             it("hallucinated_answer", "hallucinated", {"token_f1": 0.5, "numeric_agreement": 0.0, "key_fact_coverage": 0.5}),
+             it("needless_refusal", "refused", {"token_f1": 0.0, "numeric_agreement": None, "key_fact_coverage": 0.0}),
+             it("correct_refusal", "refused"), it("answered_unanswerable", "supported")]
+    m = hallucination_metrics(items)
+    assert m["hallucination_rate"]["count"] == 2 and m["hallucination_rate"]["n"] == 5
+    assert m["hallucination_rate_answered"]["count"] == 2 and m["hallucination_rate_answered"]["n"] == 3
+    assert m["refusal_grid"] == {"correct_answer": 1, "hallucinated_answer": 1, "needless_refusal": 1,
+                                 "correct_refusal": 1, "answered_unanswerable": 1}
+    assert m["token_f1"] == {"value": 0.5, "n": 3} and m["numeric_agreement"] == {"value": 0.5, "n": 2}

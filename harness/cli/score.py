@@ -1,0 +1,97 @@
+"""`harness score` and `harness calibrate`"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from harness.cli import cli
+
+
+def _scorer(threshold: float | None, no_embeddings: bool):
+    from harness.scoring.scorer import ScoreConfig, Scorer
+
+    cfg = ScoreConfig(use_embeddings=not no_embeddings)
+    if threshold is not None:
+        if not 0 <= threshold <= 1:
+            from harness.errors import HarnessError
+
+            raise HarnessError(f"--threshold must be between 0 and 1, got {threshold}")
+        cfg = ScoreConfig(threshold=threshold, use_embeddings=not no_embeddings)
+    return Scorer(cfg)
+
+
+@cli.command("score")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL: {"id", "question", "context": str or "contexts": [str], "answer"} per line.')
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="JSONL written here: each input line plus verdict, hallucinated, score, spans, claims.")
+@click.option("--threshold", type=float, help="Support below which an answer is hallucinated [default: 0.836, calibrated].")
+@click.option("--no-embeddings", is_flag=True, help="Skip the embedding-similarity signal (faster, lexical signals only).")
+def score_cmd(input_path, output_path, threshold, no_embeddings) -> None:
+    """Give hallucination verdicts for answers made anywhere (another model, another tool).
+
+    Each answer is split into claims (sentences, English or Korean); each claim is checked
+    against the context: its numbers (normalized: $30,000 = 30,000 dollars, 60 days = sixty
+    days, 3만 원), names and defined terms, content words, polarity, citations (Article V.C,
+    제3조), and embedding similarity to the closest context sentence. Verdict: supported,
+    hallucinated or refused; score: the weakest claim's support in [0, 1]; spans: the
+    unsupported claims as character offsets into the answer.
+
+    \b
+    Example usage:
+      harness score --input answers.jsonl --output scored.jsonl
+      harness score --input answers.jsonl --output scored.jsonl --threshold 0.4 --no-embeddings
+    """
+    from harness.io import write_jsonl
+    from harness.scoring.batch import read_score_input, score_rows
+
+    rows = read_score_input(input_path)
+    out, summary = score_rows(rows, _scorer(threshold, no_embeddings))
+    write_jsonl(output_path, out)
+    click.echo(f"{summary['n']} answers: {summary['supported']} supported, {summary['hallucinated']} hallucinated "
+               f"({summary['hallucination_rate']:.1%}), {summary['refused']} refused; "
+               f"{summary['answers_per_s']} answers/s; threshold {summary['threshold']}")
+    click.echo(str(output_path))
+
+
+@cli.command("calibrate")
+@click.option("--labeled", "labeled_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL in the `harness score` input format plus "hallucinated": true/false (optional "part": dev/heldout, "group", "kind").')
+@click.option("--dev-fraction", type=float, default=0.5, show_default=True,
+              help="Share of answers (by group, else id) used to choose the threshold; the rest is held out.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON here.")
+@click.option("--no-embeddings", is_flag=True, help="Calibrate the lexical-only scorer.")
+def calibrate_cmd(labeled_path, dev_fraction, out_path, no_embeddings) -> None:
+    """Measure the scorer against labeled answers and choose its decision threshold.
+
+    The threshold that maximizes F1 on the dev part is chosen; precision, recall, F1, Cohen's
+    kappa and ROC-AUC are reported on the held-out part (and per "kind" when lines have one).
+
+    \b
+    Example usage:
+      harness calibrate --labeled eval_sets/labeled/perturbations.jsonl
+      harness calibrate --labeled my_labels.jsonl --dev-fraction 0.6 --out calibration.json
+    """
+    from harness.errors import HarnessError
+    from harness.io import atomic_write_json
+    from harness.scoring.batch import calibrate, format_kind, format_metrics, read_score_input
+
+    if not 0 < dev_fraction < 1:
+        raise HarnessError(f"--dev-fraction must be between 0 and 1, got {dev_fraction}")
+    rows = read_score_input(labeled_path, labeled=True)
+    report = calibrate(rows, _scorer(None, no_embeddings), dev_fraction)
+    report["labeled"] = str(labeled_path)
+    click.echo(f"threshold chosen on dev: {report['threshold']:.4f} (default {report['default_threshold']})")
+    click.echo("dev:      " + format_metrics(report["dev"]))
+    click.echo("held-out: " + format_metrics(report["heldout"]))
+    for kind, m in report["heldout_by_kind"].items():
+        click.echo(f"  {kind:<22}" + (format_kind(m) if m["positives"] in (0, m["n"]) else format_metrics(m)))
+    if out_path:
+        atomic_write_json(out_path, report)
+        click.echo(str(out_path))
+    else:
+        click.echo(json.dumps({"threshold": report["threshold"], "heldout": report["heldout"]}, indent=None))

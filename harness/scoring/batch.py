@@ -1,0 +1,176 @@
+"""Score answers made elsewhere (`harness score`) and calibrate the threshold on labeled ones
+(`harness calibrate`)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.io import iter_jsonl
+from harness.scoring.scorer import Scorer
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    line: int
+    record: dict
+    answer: str
+    passages: list[str]
+
+
+def read_score_input(path: str | Path, labeled: bool = False) -> list[ScoreInput]:
+    """Lines {"id", "question", "context": str | "contexts": [str], "answer"} (+ "hallucinated"
+    when labeled); every problem is reported at file:line."""
+    rows = []
+    seen: dict[str, int] = {}
+    for line, obj in iter_jsonl(path):
+        def bad(msg: str) -> HarnessError:
+            return HarnessError(msg, path, line)
+
+        if "id" not in obj or not isinstance(obj["id"], (str, int)) or isinstance(obj["id"], bool):
+            raise bad("missing or invalid 'id' (a string or integer)")
+        key = str(obj["id"])
+        if key in seen:
+            raise bad(f"duplicate id {key!r} (first on line {seen[key]})")
+        seen[key] = line
+        if not isinstance(obj.get("answer"), str):
+            raise bad("'answer' must be a string")
+        if "question" in obj and not isinstance(obj["question"], str):
+            raise bad("'question' must be a string")
+        if ("context" in obj) == ("contexts" in obj):
+            raise bad("give exactly one of 'context' (a string) or 'contexts' (a list of strings)")
+        passages = [obj["context"]] if "context" in obj else obj["contexts"]
+        if not isinstance(passages, list) or not all(isinstance(p, str) for p in passages):
+            raise bad("'context' must be a string and 'contexts' a list of strings")
+        if labeled and not isinstance(obj.get("hallucinated"), bool):
+            raise bad("a labeled line needs 'hallucinated': true or false")
+        rows.append(ScoreInput(line, obj, obj["answer"], passages))
+    if not rows:
+        raise HarnessError("no answers to score", path)
+    return rows
+
+
+def score_rows(rows: list[ScoreInput], scorer: Scorer) -> tuple[list[dict], dict]:
+    """Output records (input + verdict, hallucinated, score, spans, claims) and a summary."""
+    started = time.perf_counter()
+    scorer.prepare([(r.answer, r.passages) for r in rows])
+    out = []
+    for r in rows:
+        result = scorer.score(r.answer, r.passages)
+        out.append({**r.record, **result.to_dict(r.answer)})
+    seconds = time.perf_counter() - started
+    n = len(out)
+    counts = {v: sum(1 for o in out if o["verdict"] == v) for v in ("supported", "hallucinated", "refused")}
+    summary = {"n": n, **counts, "hallucination_rate": counts["hallucinated"] / n,
+               "seconds": round(seconds, 3), "answers_per_s": round(n / seconds, 2) if seconds > 0 else None,
+               "threshold": scorer.config.threshold}
+    return out, summary
+
+
+# -- calibration -------------------------------------------------------------------------
+
+def part_of(record: dict, dev_fraction: float) -> str:
+    """'dev' or 'heldout': the record's own "part" field, or a hash of its group (the
+    "group" field, else the id) so related answers never straddle the split."""
+    if record.get("part") in ("dev", "heldout"):
+        return record["part"]
+    key = str(record.get("group", record["id"]))
+    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "dev" if h < dev_fraction else "heldout"
+
+
+def hallucination_probability(scored: dict) -> float:
+    """1 - support; a refusal or an answer with nothing to check has probability 0."""
+    return 0.0 if scored["score"] is None else 1.0 - scored["score"]
+
+
+def binary_metrics(labels: list[bool], predicted: list[bool]) -> dict:
+    tp = sum(1 for y, p in zip(labels, predicted) if y and p)
+    fp = sum(1 for y, p in zip(labels, predicted) if not y and p)
+    fn = sum(1 for y, p in zip(labels, predicted) if y and not p)
+    tn = sum(1 for y, p in zip(labels, predicted) if not y and not p)
+    n = len(labels)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    po = (tp + tn) / n if n else 0.0
+    pe = (((tp + fp) * (tp + fn)) + ((fn + tn) * (fp + tn))) / (n * n) if n else 0.0
+    kappa = (po - pe) / (1 - pe) if pe < 1 else (1.0 if po == 1 else 0.0)
+    return {"n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall, "f1": f1,
+            "accuracy": po, "kappa": kappa}
+
+
+def roc_auc(labels: list[bool], scores: list[float]) -> float | None:
+    """Probability that a random hallucinated answer scores above a random faithful one (ties 1/2)."""
+    pos = [s for y, s in zip(labels, scores) if y]
+    neg = [s for y, s in zip(labels, scores) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def choose_threshold(labels: list[bool], probs: list[float]) -> float:
+    """The support threshold that maximizes F1 on these labels (ties: the higher threshold)."""
+    candidates = sorted({round(1 - p, 6) for p in probs} | {0.0, 1.0})
+    best, best_f1 = 0.5, -1.0
+    for t in candidates:
+        # hallucinated when support < t  <=>  prob > 1 - t
+        predicted = [p > 1 - t + 1e-12 for p in probs]
+        f1 = binary_metrics(labels, predicted)["f1"]
+        if f1 >= best_f1:
+            best, best_f1 = t, f1
+    return best
+
+
+def calibrate(rows: list[ScoreInput], scorer: Scorer, dev_fraction: float = 0.5) -> dict:
+    scored, _ = score_rows(rows, scorer)
+    parts: dict[str, list[dict]] = {"dev": [], "heldout": []}
+    for s in scored:
+        parts[part_of(s, dev_fraction)].append(s)
+    if not parts["dev"] or not parts["heldout"]:
+        raise HarnessError("calibration needs labeled answers in both the dev and the held-out part")
+
+    def evaluate(group: list[dict], threshold: float) -> dict:
+        labels = [g["hallucinated_label"] for g in group]
+        probs = [hallucination_probability(g) for g in group]
+        predicted = [p > 1 - threshold + 1e-12 for p in probs]
+        out = binary_metrics(labels, predicted)
+        out["roc_auc"] = roc_auc(labels, probs)
+        out["positives"] = sum(labels)
+        out["flagged"] = sum(predicted) / len(predicted) if predicted else None
+        return out
+
+    for s, r in zip(scored, rows):
+        s["hallucinated_label"] = r.record["hallucinated"]
+    dev_labels = [s["hallucinated_label"] for s in parts["dev"]]
+    threshold = choose_threshold(dev_labels, [hallucination_probability(s) for s in parts["dev"]])
+    report = {
+        "threshold": threshold,
+        "default_threshold": scorer.config.threshold,
+        "dev": evaluate(parts["dev"], threshold),
+        "heldout": evaluate(parts["heldout"], threshold),
+        "heldout_at_default": evaluate(parts["heldout"], scorer.config.threshold),
+    }
+    by_kind: dict[str, list[dict]] = {}
+    for s in parts["heldout"]:
+        by_kind.setdefault(str(s.get("kind", "all")), []).append(s)
+    report["heldout_by_kind"] = {k: evaluate(v, threshold) for k, v in sorted(by_kind.items())}
+    return report
+
+
+def format_kind(m: dict) -> str:
+    """One kind of labeled answer is all faithful or all not: what share did the scorer flag?"""
+    what = "caught" if m["positives"] == m["n"] else "wrongly flagged" if m["positives"] == 0 else "flagged"
+    return f"n {m['n']:>4}  {what} {m['flagged']:.1%}"
+
+
+def format_metrics(m: dict) -> str:
+    auc = "–" if m.get("roc_auc") is None else f"{m['roc_auc']:.3f}"
+    return (f"n {m['n']} (hallucinated {m.get('positives', m['tp'] + m['fn'])})  precision {m['precision']:.3f}  "
+            f"recall {m['recall']:.3f}  F1 {m['f1']:.3f}  kappa {m['kappa']:.3f}  ROC-AUC {auc}")
+
+

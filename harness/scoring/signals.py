@@ -1,0 +1,209 @@
+"""Signals: each a pure function (claim, context) -> Signal(value in [0, 1] or None, reason).
+
+None means "does not apply" (a claim with no numbers has no number signal). Register new
+signals with @register_signal; the scorer combines whatever is registered and enabled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from harness.scoring.citations import citation_in_context, find_citations
+from harness.scoring.numbers import Quantity, extract_quantities, supported
+from harness.scoring.text import Claim, content_words, split_sentences
+
+_NEGATION = re.compile(r"\b(?:not|no|never|none|nor|cannot|can't|won't|doesn't|don't|isn't|aren't|excluded?|excludes|"
+                       r"neither)\b|않|없|아니|못|제외", re.I)
+# Limits read like negations but are not: "no more than $2,500", "not later than one year".
+_LIMIT = re.compile(r"\b(?:no|not)\s+(?:more|less|later|earlier|greater|fewer)\s+than\b|\bnot\s+(?:to\s+)?exceed\w*|"
+                    r"넘지\s*않|초과하지\s*않", re.I)
+_TERM = re.compile(r"\b(?:[A-Z][a-z]+|[A-Z]{2,}|[A-Z])(?:[\s—-]+(?:of|for|in|to|the|[A-Z][a-z]+|[A-Z]{2,}|[A-Z](?![a-z])))*\b")
+# Capitalized words that start sentences or are generic: not terms by themselves.
+_GENERIC = frozenset("""Under The A An No Yes It This That These Those If When Where What Which Who You Your We Our They
+Their There Here Only Also But And Or However Therefore So For In On At By To Each Any All Some Both Such Per As After Before
+Until Within Coverage Policy Form Article Section Note""".split())
+
+
+@dataclass(frozen=True)
+class Signal:
+    value: float | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"value": None if self.value is None else round(self.value, 4), "reason": self.reason}
+
+
+def _norm(text: str) -> str:
+    text = text.replace("“", '"').replace("”", '"').replace("’", "'").replace("—", " ").replace("–", " ").replace("-", " ")
+    return " ".join(text.lower().split())
+
+
+@dataclass
+class Context:
+    """The retrieved passages, prepared once and shared by every claim of every answer on them."""
+
+    passages: Sequence[str]
+    text: str = ""
+    norm: str = ""
+    words: set = field(default_factory=set)
+    quantities: list[Quantity] = field(default_factory=list)
+    sentences: list[str] = field(default_factory=list)
+    sentence_words: list[set] = field(default_factory=list)
+    leadins: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.text = "\n\n".join(self.passages)
+        self.norm = _norm(self.text)
+        self.words = content_words(self.text)
+        self.quantities = extract_quantities(self.text)
+        self.sentences = [self.text[s:e] for s, e in split_sentences(self.text)]
+        self.sentence_words = [content_words(s) for s in self.sentences]
+        # A list item ("8. Theft, fire, ...") takes its polarity from the sentence that
+        # introduces the list ("We do not insure for direct physical loss caused by:").
+        self.leadins = []
+        leadin = ""
+        for sentence in self.sentences:
+            is_item = bool(_ITEM.match(sentence))
+            self.leadins.append(leadin if is_item else "")
+            if sentence.rstrip().endswith(":"):
+                leadin = sentence
+            elif not is_item:
+                leadin = ""
+
+
+SignalFn = Callable[[Claim, Context], Signal]
+SIGNALS: dict[str, SignalFn] = {}
+
+
+def register_signal(name: str) -> Callable[[SignalFn], SignalFn]:
+    def wrap(fn: SignalFn) -> SignalFn:
+        SIGNALS[name] = fn
+        return fn
+    return wrap
+
+
+@register_signal("numbers")
+def numbers_signal(claim: Claim, ctx: Context) -> Signal:
+    qs = extract_quantities(claim.text)
+    if not qs:
+        return Signal(None, "no numbers")
+    missing = [q.text for q in qs if not supported(q, ctx.quantities)]
+    if missing:
+        return Signal(1 - len(missing) / len(qs), "not in the context: " + ", ".join(missing))
+    return Signal(1.0, "all numbers in the context: " + ", ".join(q.text for q in qs))
+
+
+def claim_terms(text: str) -> list[str]:
+    """Capitalized names and defined terms ("General Property Form", "Coverage D", "RCBAP");
+    citations ("Article VII.G") are the citation signal's business and are left out."""
+    for c in find_citations(text):
+        text = text[:c.start] + " " * (c.end - c.start) + text[c.end:]
+    terms = []
+    for m in _TERM.finditer(text):
+        words = m.group().replace("—", " ").replace("-", " ").split()
+        if len(words) >= 2 and words[0] in _GENERIC and len(words[1]) == 1 and words[1].isupper():
+            words = words[-2:] if len(words) == 2 else words  # "Coverage D", "Form A": the letter names it
+        else:
+            while words and (words[0] in _GENERIC or words[0].lower() in ("of", "and", "for", "in", "to", "the")):
+                words = words[1:]
+        while words and words[-1].lower() in ("of", "and", "for", "in", "to", "the"):
+            words = words[:-1]
+        if not words:
+            continue
+        if len(words) == 1 and (len(words[0]) == 1 or (words[0][0].isupper() and not words[0].isupper() and m.start() == 0)):
+            continue
+        terms.append(" ".join(words))
+    return terms
+
+
+@register_signal("terms")
+def terms_signal(claim: Claim, ctx: Context) -> Signal:
+    terms = claim_terms(claim.text)
+    if not terms:
+        return Signal(None, "no names or defined terms")
+    missing = [t for t in terms if _norm(t) not in ctx.norm]
+    if missing:
+        return Signal(1 - len(missing) / len(terms), "not in the context: " + ", ".join(missing))
+    return Signal(1.0, "in the context: " + ", ".join(terms))
+
+
+@register_signal("overlap")
+def overlap_signal(claim: Claim, ctx: Context) -> Signal:
+    words = content_words(claim.text)
+    if not words:
+        return Signal(None, "no content words")
+    found = words & ctx.words
+    missing = sorted(words - found)
+    return Signal(len(found) / len(words), f"{len(found)}/{len(words)} content words in the context"
+                  + (f"; missing: {', '.join(missing[:8])}" if missing else ""))
+
+
+def _containment(words: set, sentence_words: set) -> float:
+    return len(words & sentence_words) / len(words) if words else 0.0
+
+
+def best_sentence(claim: Claim, ctx: Context) -> int | None:
+    words = content_words(claim.text)
+    if not words or not ctx.sentences:
+        return None
+    scores = [_containment(words, sw) for sw in ctx.sentence_words]
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return best if scores[best] > 0 else None
+
+
+def negative(text: str) -> bool:
+    return bool(_NEGATION.search(_LIMIT.sub(" ", text)))
+
+
+_SEGMENT = re.compile(r"[,;:]\s+")
+_ITEM = re.compile(r"^\s*(?:\(?[0-9]{1,2}[.)]|\(?[a-z][.)]|\([ivx]+\)|[①-⑳]|[가-하]\.)\s")
+
+
+def aligned_part(words: set, sentence: str) -> str:
+    """The part of a context sentence that the claim restates: its comma-separated segment that
+    shares the most content words with the claim when that one segment holds half of them, else
+    every segment sharing any. A negation in a clause the claim does not restate ("when a building
+    ... does not have two walls, your deductible will be two times ...") is not the claim's."""
+    segments = [seg for seg in _SEGMENT.split(sentence) if seg.strip()]
+    shared = [len(words & content_words(seg)) for seg in segments]
+    if not segments or not words:
+        return sentence
+    best = max(range(len(segments)), key=shared.__getitem__)
+    if shared[best] >= len(words) / 2:
+        return segments[best]
+    return " ".join(seg for seg, n in zip(segments, shared) if n) or sentence
+
+
+@register_signal("negation")
+def negation_signal(claim: Claim, ctx: Context) -> Signal:
+    """A claim that closely matches context sentences (most of its content words in them) but
+    only ever with the opposite polarity: "covered" where the policy says "we do not insure"."""
+    words = content_words(claim.text)
+    if len(words) < 3:
+        return Signal(None, "too short to carry a polarity")
+    close = [i for i, sw in enumerate(ctx.sentence_words) if _containment(words, sw) >= 0.6]
+    if not close:
+        return Signal(None, "no closely matching context sentence")
+    claim_neg = negative(claim.text)
+    # A list item may be read alone or with its lead-in: "8. Theft, fire, ..." restated as
+    # "theft is excluded" (with the lead-in) and quoted as is (alone) are both faithful.
+    same = [i for i in close
+            if claim_neg in {negative(aligned_part(words, ctx.sentences[i])),
+                             negative(ctx.leadins[i] + " " + aligned_part(words, ctx.sentences[i]))}]
+    if same:
+        return Signal(1.0, "same polarity as a matching context sentence")
+    side = "the claim is negative" if claim_neg else "the context is negative"
+    return Signal(0.0, f"polarity differs ({side}): {ctx.sentences[close[0]][:120]!r}")
+
+
+@register_signal("citation")
+def citation_signal(claim: Claim, ctx: Context) -> Signal:
+    cites = find_citations(claim.text)
+    if not cites:
+        return Signal(None, "no citations")
+    missing = [c.text for c in cites if not citation_in_context(c, ctx.text)]
+    if missing:
+        return Signal(1 - len(missing) / len(cites), "cited but not in the context: " + ", ".join(missing))
+    return Signal(1.0, "cited and in the context: " + ", ".join(c.text for c in cites))
