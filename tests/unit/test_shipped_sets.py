@@ -133,3 +133,16 @@ def test_injection_cases_plant_hostile_text_inside_the_retrieved_clause():
     # The planted text never appears in the clean corpus.
     clean = "".join(lookup.text(d) for d in ("sfip_dwelling", "sfip_general_property", "sfip_rcbap"))
     assert not any(inj["text"] in clean for inj in injections)
+
+
+def test_perturbation_set_equals_a_rebuild_and_is_labeled_by_kind():
+    import json
+
+    builder = _tool("build_perturbations")
+    rows = builder.build()
+    path = REPO / "eval_sets" / "labeled" / "perturbations.jsonl"
+    assert path.read_text(encoding="utf-8") == builder.to_jsonl(rows), f"{path} is stale: rebuild it"
+    faithful = {"gold", "extractive", "paraphrase", "refusal"}
+    for row in map(json.loads, path.read_text(encoding="utf-8").splitlines()):
+        assert row["hallucinated"] == (row["kind"] not in faithful)
+        assert row["id"].startswith(row["group"] + "/") and row["contexts"] and row["answer"]
