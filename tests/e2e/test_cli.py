@@ -152,7 +152,7 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
 def test_eval_with_a_tiny_model_folder(tmp_path, sfip_index, tiny_model_dir):
     result = run("eval", "--models", "base", "--base-model", tiny_model_dir, "--eval-set", STARTER, "--index", sfip_index,
                  "--results-dir", tmp_path / "results", "--limit", "4", "--max-new-tokens", "4", "--dtype", "float32",
-                 "--batch-size", "3")
+                 "--batch-size", "3", "--no-score")
     assert result.exit_code == 0, result.output
     run_dir = Path(result.stdout.strip().splitlines()[-1]).parent
     items = [json.loads(line) for line in (run_dir / "items.jsonl").read_text().splitlines()]
@@ -162,6 +162,8 @@ def test_eval_with_a_tiny_model_folder(tmp_path, sfip_index, tiny_model_dir):
     comparison = json.loads((run_dir / "comparison.json").read_text())
     assert comparison["models"]["base"]["backend_info"]["dtype"] == "float32"
     assert comparison["metrics"]["base"]["tokens_per_s"] > 0
+    assert "hallucination_rate" not in comparison["metrics"]["base"] and "grid" not in items[0]
+    assert "was not scored (--no-score)" in (run_dir / "comparison.md").read_text()
 
 
 def test_a_model_that_fails_to_load_is_recorded_as_failed(tmp_path, sfip_index, tiny_model_dir):
