@@ -28,7 +28,7 @@ def _scorer(threshold: float | None, no_embeddings: bool):
               help='JSONL: {"id", "question", "context": str or "contexts": [str], "answer"} per line.')
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="JSONL written here: each input line plus verdict, hallucinated, score, spans, claims.")
-@click.option("--threshold", type=float, help="Support below which an answer is hallucinated [default: 0.836, calibrated].")
+@click.option("--threshold", type=float, help="Support below which an answer is hallucinated [default: 0.827, calibrated].")
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding-similarity signal (faster, lexical signals only).")
 def score_cmd(input_path, output_path, threshold, no_embeddings) -> None:
     """Give hallucination verdicts for answers made anywhere (another model, another tool).
@@ -58,14 +58,15 @@ def score_cmd(input_path, output_path, threshold, no_embeddings) -> None:
 
 
 @cli.command("calibrate")
-@click.option("--labeled", "labeled_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help='JSONL in the `harness score` input format plus "hallucinated": true/false (optional "part": dev/heldout, "group", "kind").')
+@click.option("--labeled", "labeled_paths", required=True, multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL in the `harness score` input format plus "hallucinated": true/false (optional "part": dev/heldout, '
+                   '"group", "kind"). Repeat for several sets: the threshold is chosen on all their dev parts together.')
 @click.option("--dev-fraction", type=float, default=0.5, show_default=True,
               help="Share of answers (by group, else id) used to choose the threshold; the rest is held out.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report as JSON here.")
 @click.option("--no-embeddings", is_flag=True, help="Calibrate the lexical-only scorer.")
-def calibrate_cmd(labeled_path, dev_fraction, out_path, no_embeddings) -> None:
+def calibrate_cmd(labeled_paths, dev_fraction, out_path, no_embeddings) -> None:
     """Measure the scorer against labeled answers and choose its decision threshold.
 
     The threshold that maximizes F1 on the dev part is chosen; precision, recall, F1, Cohen's
@@ -73,7 +74,7 @@ def calibrate_cmd(labeled_path, dev_fraction, out_path, no_embeddings) -> None:
 
     \b
     Example usage:
-      harness calibrate --labeled eval_sets/labeled/perturbations.jsonl
+      harness calibrate --labeled eval_sets/labeled/perturbations.jsonl --labeled eval_sets/labeled/real_answers.jsonl
       harness calibrate --labeled my_labels.jsonl --dev-fraction 0.6 --out calibration.json
     """
     from harness.errors import HarnessError
@@ -82,16 +83,18 @@ def calibrate_cmd(labeled_path, dev_fraction, out_path, no_embeddings) -> None:
 
     if not 0 < dev_fraction < 1:
         raise HarnessError(f"--dev-fraction must be between 0 and 1, got {dev_fraction}")
-    rows = read_score_input(labeled_path, labeled=True)
-    report = calibrate(rows, _scorer(None, no_embeddings), dev_fraction)
-    report["labeled"] = str(labeled_path)
+    sets = {str(p): read_score_input(p, labeled=True) for p in labeled_paths}
+    ids = [str(r.record["id"]) for group in sets.values() for r in group]
+    if len(set(ids)) != len(ids):
+        raise HarnessError("the labeled sets share ids; ids must be unique across --labeled files")
+    report = calibrate(sets, _scorer(None, no_embeddings), dev_fraction)
     click.echo(f"threshold chosen on dev: {report['threshold']:.4f} (default {report['default_threshold']})")
     click.echo("dev:      " + format_metrics(report["dev"]))
     click.echo("held-out: " + format_metrics(report["heldout"]))
-    for kind, m in report["heldout_by_kind"].items():
-        click.echo(f"  {kind:<22}" + (format_kind(m) if m["positives"] in (0, m["n"]) else format_metrics(m)))
+    for name, part in report["sets"].items():
+        click.echo(f"held-out {name}: " + format_metrics(part["heldout"]))
+        for kind, m in part["by_kind"].items():
+            click.echo(f"  {kind:<22}" + (format_kind(m) if m["positives"] in (0, m["n"]) else format_metrics(m)))
     if out_path:
         atomic_write_json(out_path, report)
         click.echo(str(out_path))
-    else:
-        click.echo(json.dumps({"threshold": report["threshold"], "heldout": report["heldout"]}, indent=None))

@@ -126,12 +126,18 @@ def choose_threshold(labels: list[bool], probs: list[float]) -> float:
     return best
 
 
-def calibrate(rows: list[ScoreInput], scorer: Scorer, dev_fraction: float = 0.5) -> dict:
+def calibrate(sets: dict[str, list[ScoreInput]], scorer: Scorer, dev_fraction: float = 0.5) -> dict:
+    """Choose the threshold on the dev parts of all labeled sets together; report held-out
+    figures for each set, and per "kind" within each."""
+    rows = [r for group in sets.values() for r in group]
+    names = [name for name, group in sets.items() for _ in group]
     scored, _ = score_rows(rows, scorer)
-    parts: dict[str, list[dict]] = {"dev": [], "heldout": []}
-    for s in scored:
-        parts[part_of(s, dev_fraction)].append(s)
-    if not parts["dev"] or not parts["heldout"]:
+    for s, r, name in zip(scored, rows, names):
+        s["hallucinated_label"] = r.record["hallucinated"]
+        s["labeled_set"] = name
+    dev = [s for s in scored if part_of(s, dev_fraction) == "dev"]
+    heldout = [s for s in scored if part_of(s, dev_fraction) == "heldout"]
+    if not dev or not heldout:
         raise HarnessError("calibration needs labeled answers in both the dev and the held-out part")
 
     def evaluate(group: list[dict], threshold: float) -> dict:
@@ -144,21 +150,20 @@ def calibrate(rows: list[ScoreInput], scorer: Scorer, dev_fraction: float = 0.5)
         out["flagged"] = sum(predicted) / len(predicted) if predicted else None
         return out
 
-    for s, r in zip(scored, rows):
-        s["hallucinated_label"] = r.record["hallucinated"]
-    dev_labels = [s["hallucinated_label"] for s in parts["dev"]]
-    threshold = choose_threshold(dev_labels, [hallucination_probability(s) for s in parts["dev"]])
-    report = {
-        "threshold": threshold,
-        "default_threshold": scorer.config.threshold,
-        "dev": evaluate(parts["dev"], threshold),
-        "heldout": evaluate(parts["heldout"], threshold),
-        "heldout_at_default": evaluate(parts["heldout"], scorer.config.threshold),
-    }
-    by_kind: dict[str, list[dict]] = {}
-    for s in parts["heldout"]:
-        by_kind.setdefault(str(s.get("kind", "all")), []).append(s)
-    report["heldout_by_kind"] = {k: evaluate(v, threshold) for k, v in sorted(by_kind.items())}
+    threshold = choose_threshold([s["hallucinated_label"] for s in dev], [hallucination_probability(s) for s in dev])
+    report = {"threshold": threshold, "default_threshold": scorer.config.threshold,
+              "dev": evaluate(dev, threshold), "heldout": evaluate(heldout, threshold),
+              "heldout_at_default": evaluate(heldout, scorer.config.threshold), "sets": {}}
+    for name in sets:
+        part = [s for s in heldout if s["labeled_set"] == name]
+        if not part:
+            continue
+        by_kind: dict[str, list[dict]] = {}
+        for s in part:
+            by_kind.setdefault(str(s.get("kind", "all")), []).append(s)
+        report["sets"][name] = {"heldout": evaluate(part, threshold),
+                                "heldout_at_default": evaluate(part, scorer.config.threshold),
+                                "by_kind": {k: evaluate(v, threshold) for k, v in sorted(by_kind.items())}}
     return report
 
 

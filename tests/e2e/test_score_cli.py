@@ -70,7 +70,7 @@ def test_calibrate_chooses_a_threshold_and_reports_heldout(tmp_path):
     report = json.loads(out.read_text())
     assert report["heldout"]["f1"] == 1.0 and report["heldout"]["kappa"] == 1.0 and report["heldout"]["roc_auc"] == 1.0
     assert report["heldout"]["n"] == 12 and report["dev"]["n"] == 12
-    assert "held-out: n 12 (hallucinated 6)" in result.stdout
+    assert "held-out: n 12 (hallucinated 6)" in result.stdout and f"held-out {src}: n 12" in result.stdout
     missing_label = _write(tmp_path / "nolabel.jsonl", [{"id": "x", "context": CTX, "answer": "a"}])
     bad = run("calibrate", "--labeled", missing_label)
     assert bad.exit_code == 2 and f"{missing_label}:1: a labeled line needs 'hallucinated'" in bad.stderr

@@ -146,3 +146,17 @@ def test_perturbation_set_equals_a_rebuild_and_is_labeled_by_kind():
     for row in map(json.loads, path.read_text(encoding="utf-8").splitlines()):
         assert row["hallucinated"] == (row["kind"] not in faithful)
         assert row["id"].startswith(row["group"] + "/") and row["contexts"] and row["answer"]
+
+
+def test_real_answer_labels_equal_a_rebuild_and_cover_150_answers():
+    import json
+
+    builder = _tool("build_real_labels")
+    rows = builder.build()
+    path = REPO / "eval_sets" / "labeled" / "real_answers.jsonl"
+    assert path.read_text(encoding="utf-8") == builder.to_jsonl(rows), f"{path} is stale: rebuild it"
+    assert len(rows) >= 150
+    assert all(isinstance(r["hallucinated"], bool) and r["note"] and r["contexts"] for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert {json.loads(line)["split"] for line in (REPO / "eval_sets" / "sfip" / "questions.jsonl").read_text().splitlines()
+            if json.loads(line)["id"] in {r["group"] for r in rows}} <= {"train", "dev"}  # never test questions
