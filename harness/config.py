@@ -129,6 +129,7 @@ class EvalConfig:
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N questions (0 = all)."})
     score: bool = field(default=True, metadata={"help": "Score every answer for hallucination (claims checked against the retrieved clauses)."})
     score_threshold: float = field(default=0.827, metadata={"help": "Claim support below which an answer is hallucinated (calibrated with `harness calibrate`)."})
+    score_judge: str = field(default="", metadata={"help": "Optional judge for the scorer, off by default: nli:PATH or llm:BACKEND:MODEL (verdicts cached)."})
     decoding: DecodingConfig = field(default_factory=DecodingConfig, metadata={"help": "Decoding parameters."})
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig, metadata={"help": "Retrieval parameters."})
 

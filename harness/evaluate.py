@@ -123,7 +123,7 @@ def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_
     if cfg.score:
         from harness.scoring.scorer import ScoreConfig, Scorer
 
-        scorer = Scorer(ScoreConfig(threshold=cfg.score_threshold))
+        scorer = Scorer(ScoreConfig(threshold=cfg.score_threshold, judge=cfg.score_judge))
 
     run_dir = new_run_dir(Path(cfg.results_dir), cfg.run_name or "-".join(s.name for s in specs))
     run_id = run_dir.name

@@ -29,6 +29,7 @@ from harness.config import DecodingConfig, EvalConfig
 @config_option(EvalConfig, "run_name", "--run-name")
 @config_option(EvalConfig, "score", "--score/--no-score")
 @config_option(EvalConfig, "score_threshold", "--score-threshold", type=float)
+@config_option(EvalConfig, "score_judge", "--score-judge")
 @config_option(DecodingConfig, "max_new_tokens", "--max-new-tokens", type=int)
 @config_option(DecodingConfig, "temperature", "--temperature", type=float)
 @config_option(DecodingConfig, "top_p", "--top-p", type=float)
@@ -40,7 +41,7 @@ from harness.config import DecodingConfig, EvalConfig
 @click.option("--registry", "registry_path", type=click.Path(dir_okay=False, path_type=Path), default="models.json",
               show_default=True, help="Registered models (adapters) file.")
 def eval_cmd(models, eval_set, index, k, base_model, backend, dtype, device, load_in_4bit, batch_size, split, limit,
-             results_dir, run_name, score, score_threshold, max_new_tokens, temperature, top_p, repetition_penalty, seed, retrieval_mode,
+             results_dir, run_name, score, score_threshold, score_judge, max_new_tokens, temperature, top_p, repetition_penalty, seed, retrieval_mode,
              doc_aware, rrf_k, candidates, reranker, config_path, registry_path) -> None:
     """Answer every eval question with every model over the same retrieved clauses.
 
@@ -65,7 +66,7 @@ def eval_cmd(models, eval_set, index, k, base_model, backend, dtype, device, loa
         "models": list(models) or None, "eval_set": eval_set, "index": index, "k": k, "base_model": base_model,
         "backend": backend, "dtype": dtype, "device": device, "load_in_4bit": load_in_4bit,
         "batch_size": batch_size, "split": split, "limit": limit, "results_dir": results_dir, "run_name": run_name,
-        "score": score, "score_threshold": score_threshold,
+        "score": score, "score_threshold": score_threshold, "score_judge": score_judge,
         "decoding.max_new_tokens": max_new_tokens, "decoding.temperature": temperature, "decoding.top_p": top_p,
         "decoding.repetition_penalty": repetition_penalty, "decoding.seed": seed,
         **retrieval_overrides("retrieval.", retrieval_mode, doc_aware, rrf_k, candidates, reranker),

@@ -10,17 +10,21 @@ import click
 from harness.cli import cli
 
 
-def _scorer(threshold: float | None, no_embeddings: bool):
+def _scorer(threshold: float | None, no_embeddings: bool, judge: str | None = None):
     from harness.scoring.scorer import ScoreConfig, Scorer
 
-    cfg = ScoreConfig(use_embeddings=not no_embeddings)
-    if threshold is not None:
-        if not 0 <= threshold <= 1:
-            from harness.errors import HarnessError
+    if threshold is not None and not 0 <= threshold <= 1:
+        from harness.errors import HarnessError
 
-            raise HarnessError(f"--threshold must be between 0 and 1, got {threshold}")
-        cfg = ScoreConfig(threshold=threshold, use_embeddings=not no_embeddings)
-    return Scorer(cfg)
+        raise HarnessError(f"--threshold must be between 0 and 1, got {threshold}")
+    kwargs = {"use_embeddings": not no_embeddings, "judge": judge or ""}
+    if threshold is not None:
+        kwargs["threshold"] = threshold
+    return Scorer(ScoreConfig(**kwargs))
+
+
+JUDGE_HELP = ("Optional judge, off by default, verdicts cached: nli:PATH (a local NLI cross-encoder) or "
+              "llm:BACKEND:MODEL (e.g. llm:hf:./my-model). Re-calibrate the threshold when you add one.")
 
 
 @cli.command("score")
@@ -30,7 +34,8 @@ def _scorer(threshold: float | None, no_embeddings: bool):
               help="JSONL written here: each input line plus verdict, hallucinated, score, spans, claims.")
 @click.option("--threshold", type=float, help="Support below which an answer is hallucinated [default: 0.827, calibrated].")
 @click.option("--no-embeddings", is_flag=True, help="Skip the embedding-similarity signal (faster, lexical signals only).")
-def score_cmd(input_path, output_path, threshold, no_embeddings) -> None:
+@click.option("--judge", help=JUDGE_HELP)
+def score_cmd(input_path, output_path, threshold, no_embeddings, judge) -> None:
     """Give hallucination verdicts for answers made anywhere (another model, another tool).
 
     Each answer is split into claims (sentences, English or Korean); each claim is checked
@@ -49,7 +54,7 @@ def score_cmd(input_path, output_path, threshold, no_embeddings) -> None:
     from harness.scoring.batch import read_score_input, score_rows
 
     rows = read_score_input(input_path)
-    out, summary = score_rows(rows, _scorer(threshold, no_embeddings))
+    out, summary = score_rows(rows, _scorer(threshold, no_embeddings, judge))
     write_jsonl(output_path, out)
     click.echo(f"{summary['n']} answers: {summary['supported']} supported, {summary['hallucinated']} hallucinated "
                f"({summary['hallucination_rate']:.1%}), {summary['refused']} refused; "
@@ -66,7 +71,8 @@ def score_cmd(input_path, output_path, threshold, no_embeddings) -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report as JSON here.")
 @click.option("--no-embeddings", is_flag=True, help="Calibrate the lexical-only scorer.")
-def calibrate_cmd(labeled_paths, dev_fraction, out_path, no_embeddings) -> None:
+@click.option("--judge", help=JUDGE_HELP)
+def calibrate_cmd(labeled_paths, dev_fraction, out_path, no_embeddings, judge) -> None:
     """Measure the scorer against labeled answers and choose its decision threshold.
 
     The threshold that maximizes F1 on the dev part is chosen; precision, recall, F1, Cohen's
@@ -87,7 +93,7 @@ def calibrate_cmd(labeled_paths, dev_fraction, out_path, no_embeddings) -> None:
     ids = [str(r.record["id"]) for group in sets.values() for r in group]
     if len(set(ids)) != len(ids):
         raise HarnessError("the labeled sets share ids; ids must be unique across --labeled files")
-    report = calibrate(sets, _scorer(None, no_embeddings), dev_fraction)
+    report = calibrate(sets, _scorer(None, no_embeddings, judge), dev_fraction)
     click.echo(f"threshold chosen on dev: {report['threshold']:.4f} (default {report['default_threshold']})")
     click.echo("dev:      " + format_metrics(report["dev"]))
     click.echo("held-out: " + format_metrics(report["heldout"]))

@@ -21,6 +21,7 @@ from harness.scoring.numbers import extract_quantities
 
 DEFAULT_THRESHOLD = 0.827  # chosen by `harness calibrate` on the dev parts of eval_sets/labeled/{perturbations,real_answers}.jsonl
 CAPS = {"numbers": 0.1, "citation": 0.2, "negation": 0.25}
+JUDGE_CAP = 0.2  # a judge that says "not supported" caps the claim like hard evidence
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ScoreConfig:
     use_embeddings: bool = True
     embedder: str = "all-minilm-l6-v2"
     signals: tuple[str, ...] = ("numbers", "terms", "overlap", "negation", "citation")
+    judge: str = ""  # '' (off), 'nli:PATH' or 'llm:BACKEND:MODEL'; see harness.scoring.judges
 
 
 @dataclass
@@ -84,15 +86,28 @@ def combine(signals: dict[str, Signal]) -> float | None:
     terms = signals.get("terms")
     if terms is not None and terms.value is not None and terms.value < 1.0:
         support = min(support, 0.3 + 0.7 * terms.value)
+    judge = signals.get("judge")
+    if judge is not None and judge.value is not None and judge.value < 0.5:
+        support = min(support, JUDGE_CAP)
     return support
 
 
 class Scorer:
-    def __init__(self, config: ScoreConfig | None = None, refusal: RefusalDetector | None = None):
+    def __init__(self, config: ScoreConfig | None = None, refusal: RefusalDetector | None = None, judge: Any = None):
         self.config = config or ScoreConfig()
         self.refusal = refusal or RefusalDetector()
         self._embedder = None
         self._vectors: dict[str, Any] = {}
+        self.judge = judge
+        if judge is None and self.config.judge:
+            from harness.cache import JsonCache
+            from harness.models import harness_home
+            from harness.scoring.judges import CachedJudge, make_judge
+            from harness.io import content_hash
+
+            inner = make_judge(self.config.judge)
+            cache = JsonCache(harness_home() / "cache" / f"judge-{content_hash(inner.name)[3:]}.json")
+            self.judge = CachedJudge(inner, cache)
 
     # -- embeddings, cached by text: contexts repeat across models and questions
     def _embed(self, texts: Sequence[str]):
@@ -134,6 +149,9 @@ class Scorer:
             signals = {name: SIGNALS[name](claim, ctx) for name in self.config.signals if name in SIGNALS}
             if self.config.use_embeddings and ctx.sentences:
                 signals["embedding"] = self._embedding_signal(claim, ctx)
+            if self.judge is not None:
+                evidence = "\n".join(ctx.sentences[i] for i in candidate_sentences(claim, ctx)) or ctx.text
+                signals["judge"] = self.judge.judge([(claim.text, evidence)])[0]
             scored.append(ClaimScore(claim, combine(signals), signals))
         substantive = [c for c in scored if c.kind == "claim" and c.support is not None]
         if any(c.kind == "refusal" for c in scored) and not substantive:
