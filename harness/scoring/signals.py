@@ -84,15 +84,21 @@ def register_signal(name: str) -> Callable[[SignalFn], SignalFn]:
     return wrap
 
 
+def coverage_signal(found: list[str], missing: list[str], none: str, missing_what: str, found_what: str) -> Signal:
+    """The share of a claim's checkable items (numbers, terms, citations) the context holds."""
+    if not found and not missing:
+        return Signal(None, none)
+    if missing:
+        return Signal(len(found) / (len(found) + len(missing)), f"{missing_what}: " + ", ".join(missing))
+    return Signal(1.0, f"{found_what}: " + ", ".join(found))
+
+
 @register_signal("numbers")
 def numbers_signal(claim: Claim, ctx: Context) -> Signal:
     qs = extract_quantities(claim.text)
-    if not qs:
-        return Signal(None, "no numbers")
-    missing = [q.text for q in qs if not supported(q, ctx.quantities)]
-    if missing:
-        return Signal(1 - len(missing) / len(qs), "not in the context: " + ", ".join(missing))
-    return Signal(1.0, "all numbers in the context: " + ", ".join(q.text for q in qs))
+    ok = [supported(q, ctx.quantities) for q in qs]
+    return coverage_signal([q.text for q, y in zip(qs, ok) if y], [q.text for q, y in zip(qs, ok) if not y],
+                           "no numbers", "not in the context", "all numbers in the context")
 
 
 def claim_terms(text: str) -> list[str]:
@@ -121,12 +127,8 @@ def claim_terms(text: str) -> list[str]:
 @register_signal("terms")
 def terms_signal(claim: Claim, ctx: Context) -> Signal:
     terms = claim_terms(claim.text)
-    if not terms:
-        return Signal(None, "no names or defined terms")
-    missing = [t for t in terms if _norm(t) not in ctx.norm]
-    if missing:
-        return Signal(1 - len(missing) / len(terms), "not in the context: " + ", ".join(missing))
-    return Signal(1.0, "in the context: " + ", ".join(terms))
+    return coverage_signal([t for t in terms if _norm(t) in ctx.norm], [t for t in terms if _norm(t) not in ctx.norm],
+                           "no names or defined terms", "not in the context", "in the context")
 
 
 @register_signal("overlap")
@@ -201,9 +203,6 @@ def negation_signal(claim: Claim, ctx: Context) -> Signal:
 @register_signal("citation")
 def citation_signal(claim: Claim, ctx: Context) -> Signal:
     cites = find_citations(claim.text)
-    if not cites:
-        return Signal(None, "no citations")
-    missing = [c.text for c in cites if not citation_in_context(c, ctx.text)]
-    if missing:
-        return Signal(1 - len(missing) / len(cites), "cited but not in the context: " + ", ".join(missing))
-    return Signal(1.0, "cited and in the context: " + ", ".join(c.text for c in cites))
+    ok = [citation_in_context(c, ctx.text) for c in cites]
+    return coverage_signal([c.text for c, y in zip(cites, ok) if y], [c.text for c, y in zip(cites, ok) if not y],
+                           "no citations", "cited but not in the context", "cited and in the context")

@@ -46,6 +46,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         spans.append((start, m.start()))
         start = m.end()
     spans.append((start, len(text)))
+    return trim_spans(text, spans)
+
+
+def trim_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans without surrounding white space; spans left empty are dropped."""
     out = []
     for s, e in spans:
         while s < e and text[s].isspace():
@@ -79,15 +84,7 @@ def _split_on(text: str, start: int, end: int, sep: str) -> list[tuple[int, int]
         s = i + 1
         i = text.find(sep, s, end)
     parts.append((s, end))
-    out = []
-    for a, b in parts:
-        while a < b and text[a].isspace():
-            a += 1
-        while b > a and text[b - 1].isspace():
-            b -= 1
-        if b > a:
-            out.append((a, b))
-    return out
+    return trim_spans(text, parts)
 
 
 # Korean particles and verb endings, longest first: what is left is (roughly) the stem.
