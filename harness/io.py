@@ -62,6 +62,17 @@ def read_json(path: str | Path) -> Any:
         raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
 
 
+def parse_object_line(line: str, path: str | Path, lineno: int) -> dict:
+    """One JSONL line that must hold a JSON object; anything else is a HarnessError at path:line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, lineno) from None
+    if not isinstance(obj, dict):
+        raise HarnessError(f"expected a JSON object, got {type(obj).__name__}", path, lineno)
+    return obj
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a bad line is a HarnessError at file:line."""
     path = Path(path)
@@ -75,13 +86,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             for lineno, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, lineno) from None
-                if not isinstance(obj, dict):
-                    raise HarnessError(f"expected a JSON object, got {type(obj).__name__}", path, lineno)
-                yield lineno, obj
+                yield lineno, parse_object_line(line, path, lineno)
         except UnicodeDecodeError:
             raise HarnessError("not valid UTF-8", path, lineno + 1) from None
 

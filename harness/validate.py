@@ -7,13 +7,13 @@ split ratios and the answerable ratio, with optional minimums.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.eval_set import SPLITS, EvalItem, parse_item
+from harness.io import parse_object_line
 
 DEFAULT_CORPUS_ROOT = "eval_sets/corpora"
 
@@ -117,13 +117,10 @@ def validate_set(path: str | Path, corpus: CorpusLookup, requirements: SetRequir
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if fail(f"invalid JSON: {e.msg} (column {e.colno})", lineno):
-                return report
-            continue
-        if not isinstance(obj, dict):
-            if fail(f"expected a JSON object, got {type(obj).__name__}", lineno):
+            obj = parse_object_line(line, path, lineno)
+        except HarnessError as e:
+            report.errors.append(e)
+            if stop_at_first:
                 return report
             continue
         try:
