@@ -117,14 +117,7 @@ def validate_set(path: str | Path, corpus: CorpusLookup, requirements: SetRequir
         if not line.strip():
             continue
         try:
-            obj = parse_object_line(line, path, lineno)
-        except HarnessError as e:
-            report.errors.append(e)
-            if stop_at_first:
-                return report
-            continue
-        try:
-            item = parse_item(obj, path, lineno)
+            item = parse_item(parse_object_line(line, path, lineno), path, lineno)
         except HarnessError as e:
             report.errors.append(e)
             if stop_at_first:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from harness.scoring.refusal import RefusalDetector
-from harness.scoring.signals import SIGNALS, Context, Signal, best_sentence
+from harness.scoring.signals import SIGNALS, Context, Signal
 from harness.scoring.text import Claim, content_words, split_claims
 from harness.scoring.numbers import extract_quantities
 
@@ -98,6 +98,7 @@ class Scorer:
         self.refusal = refusal or RefusalDetector()
         self._embedder = None
         self._vectors: dict[str, Any] = {}
+        self._contexts: dict[tuple[str, ...], Context] = {}
         self.judge = judge
         if judge is None and self.config.judge:
             from harness.cache import JsonCache
@@ -108,6 +109,14 @@ class Scorer:
             inner = make_judge(self.config.judge)
             cache = JsonCache(harness_home() / "cache" / f"judge-{content_hash(inner.name)[3:]}.json")
             self.judge = CachedJudge(inner, cache)
+
+    def context(self, passages: Sequence[str]) -> Context:
+        """Prepared once per distinct context: prepare() and score() see the same passages, and
+        in `harness eval` every model answers over the same retrieved clauses."""
+        key = tuple(passages)
+        if key not in self._contexts:
+            self._contexts[key] = Context(passages)
+        return self._contexts[key]
 
     # -- embeddings, cached by text: contexts repeat across models and questions
     def _embed(self, texts: Sequence[str]):
@@ -129,14 +138,14 @@ class Scorer:
             return
         texts: list[str] = []
         for answer, passages in items:
-            ctx = Context(passages)
+            ctx = self.context(passages)
             for claim in split_claims(answer):
                 texts.append(claim.text)
                 texts.extend(ctx.sentences[i] for i in candidate_sentences(claim, ctx))
         self._embed(texts)
 
     def score(self, answer: str, passages: Sequence[str], context: Context | None = None) -> AnswerScore:
-        ctx = context or Context(passages)
+        ctx = context or self.context(passages)
         claims = split_claims(answer)
         scored: list[ClaimScore] = []
         for claim in claims:
@@ -188,8 +197,3 @@ def candidate_sentences(claim: Claim, ctx: Context) -> list[int]:
     words = content_words(claim.text)
     shared = [len(words & sw) for sw in ctx.sentence_words]
     return sorted(sorted(range(len(shared)), key=lambda i: (-shared[i], i))[:EMBEDDING_CANDIDATES])
-
-
-def closest_sentence(claim: Claim, ctx: Context) -> str | None:
-    i = best_sentence(claim, ctx)
-    return None if i is None else ctx.sentences[i]

@@ -84,9 +84,12 @@ def register_signal(name: str) -> Callable[[SignalFn], SignalFn]:
     return wrap
 
 
-def coverage_signal(found: list[str], missing: list[str], none: str, missing_what: str, found_what: str) -> Signal:
-    """The share of a claim's checkable items (numbers, terms, citations) the context holds."""
-    if not found and not missing:
+def coverage_signal(checked: list[tuple[str, bool]], none: str, missing_what: str, found_what: str) -> Signal:
+    """The share of a claim's checkable items (numbers, terms, citations) the context holds;
+    `checked` pairs each item's text with whether the context holds it."""
+    found = [text for text, ok in checked if ok]
+    missing = [text for text, ok in checked if not ok]
+    if not checked:
         return Signal(None, none)
     if missing:
         return Signal(len(found) / (len(found) + len(missing)), f"{missing_what}: " + ", ".join(missing))
@@ -95,10 +98,8 @@ def coverage_signal(found: list[str], missing: list[str], none: str, missing_wha
 
 @register_signal("numbers")
 def numbers_signal(claim: Claim, ctx: Context) -> Signal:
-    qs = extract_quantities(claim.text)
-    ok = [supported(q, ctx.quantities) for q in qs]
-    return coverage_signal([q.text for q, y in zip(qs, ok) if y], [q.text for q, y in zip(qs, ok) if not y],
-                           "no numbers", "not in the context", "all numbers in the context")
+    checked = [(q.text, supported(q, ctx.quantities)) for q in extract_quantities(claim.text)]
+    return coverage_signal(checked, "no numbers", "not in the context", "all numbers in the context")
 
 
 def claim_terms(text: str) -> list[str]:
@@ -126,9 +127,8 @@ def claim_terms(text: str) -> list[str]:
 
 @register_signal("terms")
 def terms_signal(claim: Claim, ctx: Context) -> Signal:
-    terms = claim_terms(claim.text)
-    return coverage_signal([t for t in terms if _norm(t) in ctx.norm], [t for t in terms if _norm(t) not in ctx.norm],
-                           "no names or defined terms", "not in the context", "in the context")
+    checked = [(t, _norm(t) in ctx.norm) for t in claim_terms(claim.text)]
+    return coverage_signal(checked, "no names or defined terms", "not in the context", "in the context")
 
 
 @register_signal("overlap")
@@ -144,15 +144,6 @@ def overlap_signal(claim: Claim, ctx: Context) -> Signal:
 
 def _containment(words: set, sentence_words: set) -> float:
     return len(words & sentence_words) / len(words) if words else 0.0
-
-
-def best_sentence(claim: Claim, ctx: Context) -> int | None:
-    words = content_words(claim.text)
-    if not words or not ctx.sentences:
-        return None
-    scores = [_containment(words, sw) for sw in ctx.sentence_words]
-    best = max(range(len(scores)), key=scores.__getitem__)
-    return best if scores[best] > 0 else None
 
 
 def negative(text: str) -> bool:
@@ -202,7 +193,5 @@ def negation_signal(claim: Claim, ctx: Context) -> Signal:
 
 @register_signal("citation")
 def citation_signal(claim: Claim, ctx: Context) -> Signal:
-    cites = find_citations(claim.text)
-    ok = [citation_in_context(c, ctx.text) for c in cites]
-    return coverage_signal([c.text for c, y in zip(cites, ok) if y], [c.text for c, y in zip(cites, ok) if not y],
-                           "no citations", "cited but not in the context", "cited and in the context")
+    checked = [(c.text, citation_in_context(c, ctx.text)) for c in find_citations(claim.text)]
+    return coverage_signal(checked, "no citations", "cited but not in the context", "cited and in the context")

@@ -143,8 +143,3 @@ def content_words(text: str) -> set[str]:
         if stemmed not in STOPWORDS:
             out.add(stemmed)
     return out
-
-
-def is_korean(text: str) -> bool:
-    letters = [ch for ch in text if ch.isalpha()]
-    return bool(letters) and sum(1 for ch in letters if _HANGUL.match(ch)) * 3 >= len(letters)
