@@ -227,9 +227,26 @@ def _coerce(tp: Any, value: Any, dotted: str, path: Path | None, lines: Mapping[
     return value
 
 
-def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> C:
-    """Defaults < YAML file < overrides. Overrides use dotted keys for nested fields
-    ("decoding.temperature"); None values mean "not given" and are ignored."""
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                defaults: Mapping[str, Any] | None = None) -> C:
+    """Dataclass defaults < `defaults` (e.g. a preset) < YAML file < overrides. `defaults` and
+    overrides use dotted keys for nested fields ("decoding.temperature"); None values in
+    overrides mean "not given" and are ignored."""
     import yaml
 
     data: dict[str, Any] = {}
@@ -248,14 +265,13 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Ma
             raise HarnessError("a config file must be a mapping of keys to values", path)
         data = loaded
         lines = yaml_key_lines(path)
+    base: dict[str, Any] = {}
+    for dotted, value in (defaults or {}).items():
+        _set_dotted(base, dotted, value)
+    data = _merge(base, data)
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+        if value is not None:
+            _set_dotted(data, dotted, value)
     return build_config(cls, data, path=path, lines=lines)
 
 

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import platform
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness import __version__
 from harness.backends.base import BackendOptions, GenRequest, backend_registry, create_backend
 from harness.config import EvalConfig, to_dict
 from harness.errors import HarnessError
@@ -23,6 +20,7 @@ from harness.eval_set import EvalItem, load_eval_set
 from harness.io import JsonlAppender, atomic_write_json, atomic_write_text, content_hash, read_jsonl, sha256_file
 from harness.models import ModelSpec, get_model
 from harness.prompts import Clause, build_messages, is_exact_refusal, prompt_hash
+from harness.provenance import provenance
 from harness.results.render import to_markdown
 from harness.results.schema import SCHEMA_VERSION, compute_metrics
 
@@ -47,28 +45,6 @@ class EvalRun:
     @property
     def markdown_path(self) -> Path:
         return self.run_dir / "comparison.md"
-
-
-def git_sha() -> str | None:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance() -> dict:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("torch", "transformers", "peft", "sentence-transformers", "faiss-cpu"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    return {"harness_version": __version__, "git_sha": git_sha(), "python": platform.python_version(),
-            "platform": platform.platform(), "packages": versions}
 
 
 def new_run_dir(results_dir: Path, name: str) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -136,17 +137,89 @@ def load_model_registry(path: Path = Path(MODELS_FILE)) -> dict[str, dict]:
     return models
 
 
+ADAPTER_MANIFEST = "harness_adapter.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def weights_digest(model_dir: str | Path) -> str | None:
+    """A cheap identity for a model folder's weights (size plus first/last MiB of each
+    safetensors file), so an adapter can be matched to the base it was trained on without
+    hashing gigabytes. None for a hub id that is not a local folder."""
+    p = Path(model_dir)
+    files = sorted(p.glob("*.safetensors")) if p.is_dir() else []
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(_file_digest(f, 64).encode())
+    return h.hexdigest()[:16]
+
+
+def check_adapter(adapter_dir: str | Path, base_model: str, base_digest: str | None = None) -> dict | None:
+    """Refuse what cannot or must not be loaded: a pickled (.bin) adapter, a folder without
+    safetensors weights, an adapter whose manifest names another base model. Returns the manifest."""
+    d = Path(adapter_dir)
+    if not (d / ADAPTER_WEIGHTS).is_file():
+        if any(d.glob("*.bin")):
+            raise HarnessError("adapter weights are a pickle (.bin); only safetensors are loaded "
+                               "(re-save it with save_pretrained(..., safe_serialization=True))", d)
+        raise HarnessError(f"no {ADAPTER_WEIGHTS} in the adapter folder", d)
+    mpath = d / ADAPTER_MANIFEST
+    if not mpath.is_file():
+        return None  # an adapter made elsewhere: nothing to check it against
+    manifest = read_json(mpath)
+    trained_on = manifest.get("base_model", {})
+    if trained_on.get("name") and trained_on["name"] != base_model:
+        raise HarnessError(f"adapter was trained on base model {trained_on['name']!r}, not {base_model!r}", d)
+    if base_digest and trained_on.get("weights_digest") and trained_on["weights_digest"] != base_digest:
+        raise HarnessError(f"adapter was trained on other weights of {base_model!r} (digest "
+                           f"{trained_on['weights_digest']}, these are {base_digest}); retrain it", d)
+    return manifest
+
+
+def check_model_name(name: str) -> None:
+    if name == "base" or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise HarnessError(f"model name {name!r} is not allowed (letters, digits, . _ -; not 'base')")
+
+
+def register_model(name: str, entry: dict, registry_path: Path = Path(MODELS_FILE), overwrite: bool = False) -> None:
+    """Add (or with overwrite, replace) a name in models.json, atomically. Paths in the entry
+    are stored relative to the registry file's folder when they lie under it."""
+    check_model_name(name)
+    registry_path = Path(registry_path)
+    models = load_model_registry(registry_path)
+    if name in models and not overwrite:
+        raise HarnessError(f"model {name!r} is already registered (pass --overwrite to replace it)", registry_path)
+    entry = dict(entry)
+    if entry.get("adapter_dir"):
+        adapter = Path(entry["adapter_dir"]).resolve()
+        try:
+            entry["adapter_dir"] = adapter.relative_to(registry_path.resolve().parent).as_posix()
+        except ValueError:
+            entry["adapter_dir"] = str(adapter)
+    data = read_json(registry_path) if registry_path.is_file() else {}
+    data["models"] = {**models, name: entry}
+    atomic_write_json(registry_path, data)
+
+
 def get_model(name: str, base_model: str, registry_path: Path = Path(MODELS_FILE)) -> ModelSpec:
-    """`base` -> the base model alone; a registered name -> base model + adapter."""
+    """`base` -> the base model alone; a registered name -> base model + adapter (checked)."""
     if name == "base":
         return ModelSpec(name="base", base_model=base_model)
+    registry_path = Path(registry_path)
     registry = load_model_registry(registry_path)
     if name not in registry:
         raise HarnessError(unknown_name_message("model", name, ["base", *sorted(registry)]) +
                            f" (register adapters in {registry_path} with `harness train`)")
     entry = registry[name]
     adapter = entry.get("adapter_dir")
-    if adapter and not Path(adapter).is_dir():
-        raise HarnessError(f"model {name!r}: adapter folder {adapter} does not exist", registry_path)
-    return ModelSpec(name=name, base_model=entry.get("base_model", base_model), adapter_dir=adapter,
-                     adapter_sha=entry.get("adapter_sha"))
+    base = entry.get("base_model", base_model)
+    if adapter:
+        # Relative adapter paths are relative to the registry file, so a checkout works from any folder.
+        path = Path(adapter) if Path(adapter).is_absolute() else registry_path.parent / adapter
+        if not path.is_dir():
+            raise HarnessError(f"model {name!r}: adapter folder {path} does not exist", registry_path)
+        check_adapter(path, base)
+        adapter = str(path)
+    return ModelSpec(name=name, base_model=base, adapter_dir=adapter, adapter_sha=entry.get("adapter_sha"))

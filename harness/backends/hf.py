@@ -9,12 +9,13 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import os
 import time
 from typing import Any, Sequence
 
 from harness.backends.base import BackendOptions, GenRequest, Generation
 from harness.errors import HarnessError
-from harness.models import ModelSpec, resolve_base_model
+from harness.models import ModelSpec, check_adapter, resolve_base_model, weights_digest
 from harness.prompts import render_prompt
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def pick_dtype(dtype: str, device: str):
 
 
 def load_causal_lm(base_model: str, *, dtype: str = "auto", device: str = "auto", load_in_4bit: bool = False,
-                   adapter_dir: str | None = None):
+                   load_in_8bit: bool = False, adapter_dir: str | None = None):
     """(model, tokenizer, resolved path, device) with our loading rules; also used by training."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -54,19 +55,24 @@ def load_causal_lm(base_model: str, *, dtype: str = "auto", device: str = "auto"
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     kwargs: dict[str, Any] = {"dtype": torch_dtype, "use_safetensors": True, "trust_remote_code": False}
-    if load_in_4bit:
+    quantized = load_in_4bit or load_in_8bit
+    if quantized:
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch_dtype)
-        kwargs["device_map"] = {"": 0} if device.startswith("cuda") else {"": device}
+        if load_in_4bit:
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch_dtype)
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        # Under `accelerate launch` each process loads its copy onto its own GPU.
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if device.startswith("cuda") else {"": device}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:
         raise HarnessError(f"cannot load model {base_model!r} from {path}: {str(e).splitlines()[0]}") from None
-    if not load_in_4bit:
+    if not quantized:
         model.to(device)
     if adapter_dir:
         from peft import PeftModel
@@ -93,8 +99,11 @@ class HFBackend:
 
     @staticmethod
     def prepare(spec: ModelSpec) -> None:
-        """Fail early on a base model that cannot be resolved; convert a bundled one."""
-        resolve_base_model(spec.base_model)
+        """Fail early on a base model that cannot be resolved (convert a bundled one), and on an
+        adapter trained on other weights than the ones this base model resolves to."""
+        path = resolve_base_model(spec.base_model)
+        if spec.adapter_dir:
+            check_adapter(spec.adapter_dir, spec.base_model, weights_digest(path))
 
     def _stop_ids(self) -> list[int]:
         ids = set()

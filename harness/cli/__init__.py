@@ -61,7 +61,9 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     \b
     Typical session (all defaults are bundled and run offline on a CPU):
       harness index                      # policy documents -> chunks -> FAISS index
-      harness eval --models base         # RAG over the eval set -> results/<run>/comparison.md
+      harness data build --dataset rag   # train split -> v2-style training set
+      harness train --dataset rag --name v2   # LoRA adapter, registered in models.json
+      harness eval --models base v1 v2   # RAG over the eval set -> results/<run>/comparison.md
 
     Bad input (a missing file, a malformed line, an unknown name) exits with code 2 and one
     line naming the file and line. Set HF_HUB_OFFLINE=0 to let hub ids be downloaded.
@@ -73,8 +75,10 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     _quiet_libraries()
 
 
-from harness.cli import eval as _eval  # noqa: E402,F401  (registers the command)
+from harness.cli import data as _data  # noqa: E402,F401  (registers the command)
+from harness.cli import eval as _eval  # noqa: E402,F401
 from harness.cli import index as _index  # noqa: E402,F401
 from harness.cli import score as _score  # noqa: E402,F401
 from harness.cli import search as _search  # noqa: E402,F401
+from harness.cli import train as _train  # noqa: E402,F401
 from harness.cli import validate_set as _validate_set  # noqa: E402,F401
