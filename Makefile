@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/harness index
-	$(BIN)/harness eval --models base
+	$(BIN)/harness eval --models base v1 v2
 
 # Retrain the shipped adapters exactly as they were made (about 20 minutes on a 2-core CPU);
 # their manifests (adapters/*/harness_adapter.json) record the dataset hash, config and code version.

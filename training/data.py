@@ -109,6 +109,11 @@ def gold_chunks(item: EvalItem, chunks: Sequence, retrieved_ids: Sequence[str]) 
     return out
 
 
+def normalize_question(text: str) -> str:
+    """Case, spacing, quotes and final punctuation aside, two questions are the same question."""
+    return normalize_sentence(text).rstrip("?？.!。 ")
+
+
 def check_leakage(selected: list[tuple[str, EvalItem]], all_items: list[tuple[str, EvalItem]], split: str,
                   allow: bool) -> None:
     """Refuse dev/test questions, and train questions whose id or text is also held out."""
@@ -121,9 +126,9 @@ def check_leakage(selected: list[tuple[str, EvalItem]], all_items: list[tuple[st
     for path, it in all_items:
         if it.split in ("dev", "test"):
             held.setdefault(("id", it.id), (path, it))
-            held.setdefault(("text", normalize_sentence(it.question)), (path, it))
+            held.setdefault(("text", normalize_question(it.question)), (path, it))
     for path, it in selected:
-        for key in (("id", it.id), ("text", normalize_sentence(it.question))):
+        for key in (("id", it.id), ("text", normalize_question(it.question))):
             if key in held:
                 other_path, other = held[key]
                 what = "id" if key[0] == "id" else "text"

@@ -27,7 +27,8 @@ def pick_device(device: str) -> str:
     if device != "auto":
         return device
     if torch.cuda.is_available():
-        return "cuda"
+        # Under `accelerate launch` / torchrun each process takes its own GPU.
+        return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"

@@ -15,7 +15,13 @@ from training.config import DataConfig
 
 @cli.group("data")
 def data_group() -> None:
-    """Training data: build v1-style (qa) or v2-style (rag) sets from eval-set questions."""
+    """Training data: build v1-style (qa) or v2-style (rag) sets from eval-set questions.
+
+    \b
+    Example usage:
+      harness data build --dataset qa
+      harness data build --dataset rag --k 3
+    """
 
 
 @data_group.command("build")

@@ -171,6 +171,10 @@ def test_a_model_that_fails_to_load_is_recorded_as_failed(tmp_path, sfip_index, 
     empty_adapter.mkdir()
     (tmp_path / "models.json").write_text(json.dumps({"models": {"broken": {
         "base_model": str(tiny_model_dir), "adapter_dir": str(empty_adapter)}}}))
+    refused = run("eval", "--models", "broken", "--eval-set", STARTER, "--index", sfip_index, "--limit", "3")
+    assert refused.exit_code == 2 and "no adapter_model.safetensors in the adapter folder" in refused.stderr
+    # weights that pass the up-front checks but cannot be loaded: recorded per item, the run goes on
+    (empty_adapter / "adapter_model.safetensors").write_bytes(b"not safetensors")
     result = run("eval", "--models", "broken", "--eval-set", STARTER, "--index", sfip_index,
                  "--results-dir", tmp_path / "results", "--limit", "3", "--dtype", "float32")
     assert result.exit_code == 0, result.output
