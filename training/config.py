@@ -15,10 +15,11 @@ from harness.errors import HarnessError
 DATASET_KINDS = ("qa", "rag")
 QUANT_MODES = ("none", "4bit", "8bit")
 
-# The sets `harness data build` reads by default, each with the index its clauses come from.
+# The sets `harness data build` reads by default, each with the index its clauses come from
+# and the corpus that index is built from when it is missing.
 DEFAULT_SOURCES = (
-    ("eval_sets/sfip/questions.jsonl", "indexes/sfip"),
-    ("eval_sets/sfip_ko/questions.jsonl", "indexes/sfip_ko"),
+    ("eval_sets/sfip/questions.jsonl", "indexes/sfip", "eval_sets/corpora/sfip"),
+    ("eval_sets/sfip_ko/questions.jsonl", "indexes/sfip_ko", "eval_sets/corpora/sfip_ko"),
 )
 
 
@@ -28,8 +29,8 @@ class DataConfig:
 
     dataset: str = field(default="rag", metadata={"help": "qa (v1 style: question -> gold answer, no clauses) or rag (v2 style: instruction + retrieved clauses + question -> grounded answer or the refusal sentence)."})
     out: str = field(default="", metadata={"help": "Output JSONL (default: training/data/<dataset>.jsonl)."})
-    eval_sets: tuple[str, ...] = field(default=tuple(s for s, _ in DEFAULT_SOURCES), metadata={"help": "Question sets to read (eval-set schema); English and Korean together by default."})
-    indexes: tuple[str, ...] = field(default=tuple(i for _, i in DEFAULT_SOURCES), metadata={"help": "Index folder for each --eval-set, in the same order (rag only); one index serves all sets when only one is given."})
+    eval_sets: tuple[str, ...] = field(default=tuple(s for s, _, _ in DEFAULT_SOURCES), metadata={"help": "Question sets to read (eval-set schema); English and Korean together by default."})
+    indexes: tuple[str, ...] = field(default=tuple(i for _, i, _ in DEFAULT_SOURCES), metadata={"help": "Index folder for each --eval-set, in the same order (rag only); one index serves all sets when only one is given."})
     split: str = field(default="train", metadata={"help": "Split the examples are built from. dev and test are refused unless --allow-eval-splits."})
     allow_eval_splits: bool = field(default=False, metadata={"help": "Allow building from dev/test questions (recorded in the manifest; results on those splits are then not held out)."})
     k: int = field(default=5, metadata={"help": "Clauses per prompt, as `harness eval --k` (rag)."})

@@ -14,6 +14,7 @@ fields TRL reads; `harness train` drops it before training.
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import statistics
@@ -26,7 +27,9 @@ from harness.errors import HarnessError
 from harness.eval_set import EvalItem, load_eval_set
 from harness.io import atomic_write_json, read_json, sha256_file, write_jsonl
 from harness.prompts import REFUSAL, Clause, build_messages, normalize_sentence
-from training.config import DataConfig
+from training.config import DEFAULT_SOURCES, DataConfig
+
+log = logging.getLogger(__name__)
 
 DATA_FORMAT_VERSION = 1
 _ROMAN = re.compile(r"^(?:XI|X|IX|VIII|VII|VI|V|IV|III|II|I)$")
@@ -172,6 +175,7 @@ def build_examples(cfg: DataConfig) -> tuple[list[dict], dict]:
     index_of = dict(zip(cfg.eval_sets, indexes))
     retrievers: dict[str, Retriever] = {}
     for index in dict.fromkeys(index_of.values()):
+        ensure_default_index(index)
         retrievers[index] = Retriever.load(index, cfg.retrieval)
     pool_k = max(3 * cfg.k, 15)  # distractors for the variants come from this deeper list
     by_index: dict[str, list[tuple[str, EvalItem]]] = {}
@@ -183,6 +187,21 @@ def build_examples(cfg: DataConfig) -> tuple[list[dict], dict]:
         for (path, it), its_hits in zip(group, hits):
             examples.extend(_rag_examples(cfg, rng, path, it, [h.chunk for h in its_hits], retriever.index.chunks, counts))
     return examples, counts
+
+
+def ensure_default_index(index: str) -> None:
+    """Build one of the default indexes from its shipped corpus when it is missing, so that
+    `harness data build` works on a fresh checkout; any other index must exist."""
+    if (Path(index) / "manifest.json").is_file():
+        return
+    corpus = next((c for _, i, c in DEFAULT_SOURCES if i == index), None)
+    if corpus is None:
+        raise HarnessError(f"no index at {index}: build it with `harness index --corpus YOUR_CORPUS --out {index}`")
+    from harness.config import IndexConfig
+    from retrieval.index import build_index
+
+    log.warning("building the missing index %s from %s", index, corpus)
+    build_index(IndexConfig(corpus=(corpus,), out=index))
 
 
 def _meta(it: EvalItem, path: str, kind: str, variant: int, chunks: Sequence) -> dict:

@@ -438,12 +438,17 @@ def finalize(cfg: TrainConfig, model, tokenizer, base_path: str, data_path: Path
         atomic_write_json(data_copy, data_manifest)
     if (work_dir / "loss_log.jsonl").exists():
         shutil.copy(work_dir / "loss_log.jsonl", final / "loss_log.jsonl")
+    recorded_path = str(data_path)
+    if data_path.resolve().is_relative_to(work_dir.resolve()):
+        # Built on the fly (`--dataset rag`): keep the examples with the adapter they made.
+        shutil.copy(data_path, final / "train_data.jsonl")
+        recorded_path = "train_data.jsonl (in the adapter folder)"
     manifest = {
         "name": cfg.name,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "base_model": {"name": cfg.base_model, "weights_digest": weights_digest(base_path),
                        "eos_token": tokenizer.eos_token, "pad_token": tokenizer.pad_token},
-        "dataset": {"path": str(data_path), "sha256": sha256_file(data_path),
+        "dataset": {"path": recorded_path, "sha256": sha256_file(data_path),
                     "kind": (data_manifest or {}).get("dataset"), "stats": (data_manifest or {}).get("stats")},
         "config": to_dict(cfg),
         "config_hash": content_hash(to_dict(cfg)),

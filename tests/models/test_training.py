@@ -143,7 +143,7 @@ def test_registry_refuses_a_taken_name_and_writes_atomically(tmp_path):
         register_model("base", {}, registry)
 
 
-def test_mismatched_or_pickled_adapters_are_refused(tmp_path, tiny_model_dir):
+def test_mismatched_or_pickled_adapters_are_refused(tmp_path, tiny_model_dir, caplog):
     adapter = tmp_path / "a"
     adapter.mkdir()
     (adapter / "adapter_model.bin").write_bytes(b"\x80\x04pickle")
@@ -154,8 +154,11 @@ def test_mismatched_or_pickled_adapters_are_refused(tmp_path, tiny_model_dir):
     (adapter / ADAPTER_MANIFEST).write_text(json.dumps({"base_model": {"name": "other/model", "weights_digest": "abc"}}))
     with pytest.raises(HarnessError, match="trained on base model 'other/model', not 'smollm2-135m'"):
         check_adapter(adapter, "smollm2-135m")
-    with pytest.raises(HarnessError, match="other weights"):
-        check_adapter(adapter, "other/model", base_digest="def")
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="harness.models"):
+        assert check_adapter(adapter, "other/model", base_digest="def")["base_model"]["name"] == "other/model"
+    assert "with digest abc, these have def" in caplog.text
     registry = tmp_path / "models.json"
     register_model("v9", {"base_model": "smollm2-135m", "adapter_dir": str(adapter)}, registry)
     with pytest.raises(HarnessError, match="trained on base model 'other/model'"):
@@ -216,3 +219,18 @@ def test_eval_loads_the_trained_adapter(tmp_path, tiny_model_dir, train_file):
     gen = backend.generate([GenRequest("q", build_messages("What?", [Clause("A.", "F > I.")]),
                                        decoding=DecodingConfig(max_new_tokens=3))])[0]
     assert gen.error is None and gen.completion_tokens >= 1
+
+
+def test_dataset_by_kind_is_built_and_kept_with_the_adapter(tmp_path, tiny_model_dir, monkeypatch):
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)  # the default question sets are paths relative to the checkout
+    cfg = _cfg(tmp_path, tiny_model_dir, dataset="qa", max_steps=1, grad_accum=1)
+    result = train(cfg, registry_path=tmp_path / "models.json")
+    manifest = json.loads((result.adapter_dir / ADAPTER_MANIFEST).read_text(encoding="utf-8"))
+    kept = result.adapter_dir / "train_data.jsonl"
+    assert manifest["dataset"]["kind"] == "qa" and manifest["dataset"]["path"].startswith("train_data.jsonl")
+    from harness.io import sha256_file
+
+    assert sha256_file(kept) == manifest["dataset"]["sha256"]
+    assert manifest["dataset"]["stats"]["by_language"] == {"en": 96, "ko": 22}

@@ -150,3 +150,9 @@ def test_malformed_training_line_names_file_and_line(tmp_path, line, message):
     with pytest.raises(HarnessError, match=rf"train.jsonl:2: {message}"):
         load_examples(path)
     assert check_example(json.loads(good), path, 1)["completion"][0]["content"] == "a"
+
+
+def test_a_missing_index_that_is_not_a_default_one_is_an_error(tmp_path):
+    path = _subset(tmp_path)
+    with pytest.raises(HarnessError, match=r"no index at .*nope: build it with `harness index --corpus YOUR_CORPUS"):
+        build_examples(DataConfig(dataset="rag", eval_sets=(str(path),), indexes=(str(tmp_path / "nope"),)))
