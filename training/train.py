@@ -214,21 +214,19 @@ def load_for_training(cfg: TrainConfig):
 # Trainer
 
 
-class _LossLog:
-    """A TrainerCallback (built lazily: transformers is imported inside) writing one JSON line
-    per log event to loss_log.jsonl, flushed, so a killed run keeps its curve."""
+def loss_log_callback(path: Path):
+    """A TrainerCallback writing one JSON line per log event to `path`, flushed as it goes, so
+    a killed run keeps its loss curve."""
+    from transformers import TrainerCallback
 
-    def __new__(cls, path: Path):
-        from transformers import TrainerCallback
+    class LossLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and state.is_world_process_zero:
+                row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs}
+                with open(path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(row) + "\n")
 
-        class LossLog(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if logs and state.is_world_process_zero:
-                    row = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs}
-                    with open(path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-
-        return LossLog()
+    return LossLog()
 
 
 def completion_loss(model, inputs: dict, num_items_in_batch=None):
@@ -317,7 +315,7 @@ def run_trainer(cfg: TrainConfig, model, tokenizer, train_rows: list[dict], eval
     from transformers import EarlyStoppingCallback
 
     args = sft_config(cfg, work_dir / "checkpoints", device, bool(eval_rows))
-    callbacks = [_LossLog(work_dir / "loss_log.jsonl")]
+    callbacks = [loss_log_callback(work_dir / "loss_log.jsonl")]
     if eval_rows and cfg.early_stopping > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping))
     trainer = _trainer_class()(model=model, args=args, processing_class=tokenizer,

@@ -59,9 +59,9 @@ def train_cmd(dataset, name, base_model, preset, quant, epochs, max_steps, learn
 
     \b
     Example usage:
-      harness train --dataset qa --name v1                      # the seed's v1, bundled model, CPU
-      harness train --dataset rag --name v2
-      harness train --dataset training/data/rag.jsonl --name v2 --preset balanced --overwrite
+      harness train --dataset qa --name my-v1                   # the seed's v1, bundled model, CPU
+      harness train --dataset rag --name my-v2
+      harness train --dataset training/data/rag.jsonl --name v2 --overwrite   # replace the shipped v2
       harness train --dataset rag --name ko-v2 --base-model beomi/Llama-3-Open-Ko-8B --preset memory_efficient
       accelerate launch --config_file training/accelerate/multi_gpu.yaml -m harness.cli train --dataset rag --name v2
     """
