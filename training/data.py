@@ -27,6 +27,7 @@ from harness.errors import HarnessError
 from harness.eval_set import EvalItem, load_eval_set
 from harness.io import atomic_write_json, read_json, sha256_file, write_jsonl
 from harness.prompts import REFUSAL, Clause, build_messages, normalize_sentence
+from retrieval.metrics import overlaps
 from training.config import DEFAULT_SOURCES, DataConfig
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,8 @@ def grounded_answer(gold: str, labels: Sequence[str], language: str) -> str:
 
 
 def _overlaps(chunk, item: EvalItem) -> bool:
-    return any(ev.document_id == chunk.document_id and chunk.start < ev.end and ev.start < chunk.end
-               for ev in item.evidence)
+    """The chunk holds part of the question's evidence (retrieval metrics' notion of relevant)."""
+    return any(overlaps(chunk.document_id, chunk.start, chunk.end, ev) for ev in item.evidence)
 
 
 def _overlap_len(chunk, ev) -> int:
