@@ -126,15 +126,20 @@ def resolve_base_model(name: str, home: Path | None = None) -> str:
     return name
 
 
-def load_model_registry(path: Path = Path(MODELS_FILE)) -> dict[str, dict]:
-    """Registered models: {"v1": {"base_model": ..., "adapter_dir": ..., "adapter_sha": ...}}."""
+def _read_registry(path: Path) -> tuple[dict, dict[str, dict]]:
+    """(the whole file, its "models" mapping); both empty when the file does not exist."""
     if not path.is_file():
-        return {}
+        return {}, {}
     data = read_json(path)
     models = data.get("models", {}) if isinstance(data, dict) else None
     if not isinstance(models, dict):
         raise HarnessError('expected {"models": {name: {...}}}', path)
-    return models
+    return data, models
+
+
+def load_model_registry(path: Path = Path(MODELS_FILE)) -> dict[str, dict]:
+    """Registered models: {"v1": {"base_model": ..., "adapter_dir": ..., "adapter_sha": ...}}."""
+    return _read_registry(Path(path))[1]
 
 
 ADAPTER_MANIFEST = "harness_adapter.json"
@@ -190,7 +195,7 @@ def register_model(name: str, entry: dict, registry_path: Path = Path(MODELS_FIL
     are stored relative to the registry file's folder when they lie under it."""
     check_model_name(name)
     registry_path = Path(registry_path)
-    models = load_model_registry(registry_path)
+    data, models = _read_registry(registry_path)
     if name in models and not overwrite:
         raise HarnessError(f"model {name!r} is already registered (pass --overwrite to replace it)", registry_path)
     entry = dict(entry)
@@ -200,7 +205,6 @@ def register_model(name: str, entry: dict, registry_path: Path = Path(MODELS_FIL
             entry["adapter_dir"] = adapter.relative_to(registry_path.resolve().parent).as_posix()
         except ValueError:
             entry["adapter_dir"] = str(adapter)
-    data = read_json(registry_path) if registry_path.is_file() else {}
     data["models"] = {**models, name: entry}
     atomic_write_json(registry_path, data)
 

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 from harness.errors import HarnessError
 from harness.eval_set import EvalItem, load_eval_set
 from harness.io import atomic_write_json, read_json, sha256_file, write_jsonl
-from harness.prompts import REFUSAL, Clause, build_messages, normalize_sentence
+from harness.prompts import REFUSAL, Clause, build_messages, normalize_sentence, render_prompt
 from retrieval.metrics import overlaps
 from training.config import DEFAULT_SOURCES, DataConfig
 
@@ -252,16 +252,22 @@ def _rag_examples(cfg: DataConfig, rng: random.Random, path: str, it: EvalItem, 
     return out
 
 
-def token_lengths(examples: Iterable[dict], tokenizer) -> list[int]:
-    """Tokens of prompt + completion as training sees them (chat template applied)."""
-    from harness.prompts import render_prompt
+def tokenize_example(example: dict, tokenizer, language: str = "en") -> dict:
+    """input_ids = prompt (as `harness eval` renders and tokenizes it) + answer + EOS;
+    labels = -100 over the prompt, the token ids over the answer and the EOS."""
+    if tokenizer.eos_token_id is None:
+        raise HarnessError("the tokenizer has no EOS token; the model could not learn where an answer ends")
+    prompt = render_prompt(example["prompt"], tokenizer, language)
+    prompt_ids = tokenizer(prompt, add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"]
+    answer_ids = tokenizer(example["completion"][0]["content"].strip(), add_special_tokens=False)["input_ids"]
+    completion = list(answer_ids) + [tokenizer.eos_token_id]
+    return {"input_ids": list(prompt_ids) + completion, "labels": [-100] * len(prompt_ids) + completion}
 
-    out = []
-    for ex in examples:
-        lang = ex.get("meta", {}).get("language", "en")
-        prompt = render_prompt(ex["prompt"], tokenizer, lang)
-        out.append(len(tokenizer(prompt + ex["completion"][0]["content"], add_special_tokens=False)["input_ids"]) + 1)
-    return out
+
+def token_lengths(examples: Iterable[dict], tokenizer) -> list[int]:
+    """Tokens of each example exactly as `harness train` feeds them."""
+    return [len(tokenize_example(ex, tokenizer, ex.get("meta", {}).get("language", "en"))["input_ids"])
+            for ex in examples]
 
 
 def describe(examples: Sequence[dict], lengths: Sequence[int] | None) -> dict:

@@ -3,7 +3,7 @@ registered by name in models.json.
 
 Stages, each taking and returning plain records:
   prepare_examples  training JSONL (or a dataset built on the fly) -> checked examples
-  tokenize_example  one example -> input_ids + labels (-100 on the prompt; the answer ends in EOS)
+  tokenize_example  (training.data) one example -> input_ids + labels (-100 on the prompt; the answer ends in EOS)
   split_by_question held-out slice for eval loss, variants of one question kept together
   run_trainer       SFTTrainer over the tokenized sets -> adapter weights + log history
   finalize          adapter folder (safetensors, tokenizer, training_stats.json, manifest) renamed
@@ -32,8 +32,8 @@ from harness.errors import HarnessError
 from harness.io import atomic_write_json, content_hash, sha256_file
 from harness.models import (ADAPTER_MANIFEST, ADAPTER_WEIGHTS, MODELS_FILE, check_model_name, load_model_registry,
                             register_model, resolve_base_model, weights_digest)
-from harness.prompts import render_prompt
 from training.config import DATASET_KINDS, PRESETS, DataConfig, TrainConfig
+from training.data import tokenize_example
 
 log = logging.getLogger(__name__)
 
@@ -96,18 +96,6 @@ def pick_pad_token(tokenizer) -> str:
             return cand
     raise HarnessError(f"the tokenizer has no token to pad with other than its EOS {tokenizer.eos_token!r}; "
                        "give the base model a pad token (tokenizer.pad_token) first")
-
-
-def tokenize_example(example: dict, tokenizer, language: str = "en") -> dict:
-    """input_ids = prompt (as `harness eval` renders and tokenizes it) + answer + EOS;
-    labels = -100 over the prompt, the token ids over the answer and the EOS."""
-    if tokenizer.eos_token_id is None:
-        raise HarnessError("the tokenizer has no EOS token; the model could not learn where an answer ends")
-    prompt = render_prompt(example["prompt"], tokenizer, language)
-    prompt_ids = tokenizer(prompt, add_special_tokens=not getattr(tokenizer, "chat_template", None))["input_ids"]
-    answer_ids = tokenizer(example["completion"][0]["content"].strip(), add_special_tokens=False)["input_ids"]
-    completion = list(answer_ids) + [tokenizer.eos_token_id]
-    return {"input_ids": list(prompt_ids) + completion, "labels": [-100] * len(prompt_ids) + completion}
 
 
 def split_by_question(examples: Sequence[dict], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -350,20 +338,20 @@ def training_stats(trainer, wall: float, train_rows: list[dict], eval_rows: list
     steps = trainer.state.global_step
     per_step = trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size
     n_train = len(train_rows)
-    mean_len = sum(len(r["input_ids"]) for r in train_rows) / max(1, n_train)
-    tokens = steps * per_step * mean_len  # tokens through the model (mean length x examples seen)
+    train_tokens = sum(len(r["input_ids"]) for r in train_rows)
+    tokens = steps * per_step * train_tokens / max(1, n_train)  # tokens through the model (mean length x examples seen)
     return {
         "steps": steps,
         "epochs": round(trainer.state.epoch or 0, 3),
         "examples": {"train": n_train, "eval": len(eval_rows), "dropped_too_long": dropped},
-        "train_tokens": sum(len(r["input_ids"]) for r in train_rows),
+        "train_tokens": train_tokens,
         "completion_tokens": sum(sum(1 for t in r["labels"] if t != -100) for r in train_rows),
         "losses": losses,
         "eval_losses": evals,
         "first_loss": losses[0]["loss"] if losses else None,
         "final_loss": losses[-1]["loss"] if losses else None,
         "best_eval_loss": min((e["eval_loss"] for e in evals), default=None),
-        "stopped_early": bool(trainer.args.max_steps and steps < trainer.state.max_steps),
+        "stopped_early": steps < trainer.state.max_steps,  # the planned total, from max_steps or epochs
         "wall_seconds": round(wall, 1),
         "tokens_per_second": round(tokens / wall, 1) if wall else None,
         "seconds_per_step": round(wall / steps, 2) if steps else None,
@@ -407,19 +395,19 @@ def train(cfg: TrainConfig, registry_path: Path = Path(MODELS_FILE), overwrite: 
     if not trainer.is_world_process_zero():
         return TrainResult(cfg.name, adapters / cfg.name, {}, registry_path)
     stats = training_stats(trainer, wall, train_rows, eval_rows, dropped, device)
-    final = finalize(cfg, trainer.model, tokenizer, base_path, data_path, data_manifest, stats, work_dir)
+    final, manifest = finalize(cfg, trainer.model, tokenizer, base_path, data_path, data_manifest, stats, work_dir)
     adapter_dir = adapters / cfg.name
     _replace_dir(final, adapter_dir)
     register_model(cfg.name, {"base_model": cfg.base_model, "adapter_dir": str(adapter_dir),
-                              "adapter_sha": sha256_file(adapter_dir / ADAPTER_WEIGHTS)[:16],
-                              "dataset_sha256": sha256_file(data_path)}, registry_path, overwrite=True)
+                              "adapter_sha": manifest["adapter_sha256"][:16],
+                              "dataset_sha256": manifest["dataset"]["sha256"]}, registry_path, overwrite=True)
     shutil.rmtree(work_dir, ignore_errors=True)
     return TrainResult(cfg.name, adapter_dir, stats, registry_path)
 
 
 def finalize(cfg: TrainConfig, model, tokenizer, base_path: str, data_path: Path, data_manifest: dict | None,
-             stats: dict, work_dir: Path) -> Path:
-    """The adapter folder, complete, inside work_dir (renamed into place by the caller)."""
+             stats: dict, work_dir: Path) -> tuple[Path, dict]:
+    """The adapter folder, complete, inside work_dir (renamed into place by the caller), and its manifest."""
     from harness.provenance import code_version
 
     final = work_dir / "final"
@@ -431,9 +419,8 @@ def finalize(cfg: TrainConfig, model, tokenizer, base_path: str, data_path: Path
     if (final / "adapter_model.bin").exists() or not (final / ADAPTER_WEIGHTS).is_file():
         raise HarnessError("the adapter was not saved as safetensors", final)
     atomic_write_json(final / "training_stats.json", stats)
-    data_copy = final / "dataset.manifest.json"
     if data_manifest is not None:
-        atomic_write_json(data_copy, data_manifest)
+        atomic_write_json(final / "dataset.manifest.json", data_manifest)
     if (work_dir / "loss_log.jsonl").exists():
         shutil.copy(work_dir / "loss_log.jsonl", final / "loss_log.jsonl")
     recorded_path = str(data_path)
@@ -456,7 +443,7 @@ def finalize(cfg: TrainConfig, model, tokenizer, base_path: str, data_path: Path
                                            "wall_seconds", "tokens_per_second", "peak_memory_mb", "device")},
     }
     atomic_write_json(final / ADAPTER_MANIFEST, manifest)
-    return final
+    return final, manifest
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -11,8 +11,8 @@ from harness.errors import HarnessError
 from harness.models import ADAPTER_MANIFEST, check_adapter, get_model, load_model_registry, register_model
 from harness.prompts import REFUSAL, Clause, build_messages, render_prompt
 from training.config import TrainConfig
-from training.data import qa_example, rag_example
-from training.train import load_train_config, pick_pad_token, split_by_question, tokenize_example, train
+from training.data import qa_example, rag_example, tokenize_example
+from training.train import load_train_config, pick_pad_token, split_by_question, train
 
 
 def _rag(question="How long do I have to file a proof of loss?", answer="Within 60 days.", qid="q1"):
