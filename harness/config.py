@@ -7,9 +7,10 @@ Each field's help text lives once, in `metadata["help"]`; the CLI builds its opt
 from __future__ import annotations
 
 import dataclasses
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from harness.errors import HarnessError
 
@@ -25,27 +26,90 @@ DEFAULT_RESULTS = "results"
 
 @dataclass(frozen=True)
 class DecodingConfig:
-    """How answers are decoded. The defaults are greedy: the same input gives the same answer."""
+    """How answers are decoded. The defaults are greedy: the same input gives the same answer.
+    Named presets (greedy, seed-default, seed-optimized) live in harness/experiment/presets.yaml."""
 
     max_new_tokens: int = field(default=256, metadata={"help": "Hard cap on generated tokens per answer."})
-    temperature: float = field(default=0.0, metadata={"help": "Sampling temperature; 0 means greedy decoding."})
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (used only when temperature > 0)."})
-    repetition_penalty: float = field(default=1.0, metadata={"help": "Penalty on repeated tokens; 1.0 disables it."})
-    seed: int = field(default=0, metadata={"help": "Random seed for sampled decoding, recorded in the run."})
+    do_sample: bool = field(default=False, metadata={"help": "Sample (with temperature, top_p, top_k and a seed) instead of greedy decoding."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (> 0 when sampling). Setting it without do_sample: > 0 turns sampling on, 0 means greedy."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling mass (sampling only; 1.0 disables it)."})
+    top_k: int = field(default=0, metadata={"help": "Sample among the k likeliest tokens (sampling only; 0 disables it)."})
+    repetition_penalty: float = field(default=1.0, metadata={"help": "Penalty on tokens already in the prompt or answer; 1.0 disables it."})
+    no_repeat_ngram_size: int = field(default=0, metadata={"help": "Never repeat an n-gram of this many tokens; 0 disables it."})
+    seed: int = field(default=0, metadata={"help": "Base seed for sampled decoding; each question and repeat derives its own from it."})
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise HarnessError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0:
             raise HarnessError(f"temperature must be >= 0, got {self.temperature}")
+        if self.do_sample and self.temperature == 0:
+            raise HarnessError("sampling needs temperature > 0 (temperature 0 means greedy: set do_sample false)")
         if not 0 < self.top_p <= 1:
             raise HarnessError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0 or self.no_repeat_ngram_size < 0:
+            raise HarnessError("top_k and no_repeat_ngram_size must be >= 0")
         if self.repetition_penalty <= 0:
             raise HarnessError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        return not self.do_sample
+
+    def effective(self) -> dict[str, Any]:
+        """The settings that change an answer: greedy decoding ignores the sampling knobs, so
+        two greedy configs that differ only there are the same config (one cache entry)."""
+        data = dataclasses.asdict(self)
+        if self.greedy:
+            for key in ("temperature", "top_p", "top_k", "seed"):
+                data.pop(key)
+        return data
+
+
+@dataclass(frozen=True)
+class DecodingOverrides:
+    """Decoding fields set on top of every preset (from `decoding_overrides:` or the flags);
+    None means "keep the preset's value"."""
+
+    max_new_tokens: int | None = None
+    do_sample: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    seed: int | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def apply_decoding(base: DecodingConfig, overrides: Mapping[str, Any]) -> DecodingConfig:
+    """`base` with `overrides` set. A temperature given without do_sample decides it, as in the
+    OpenAI API: > 0 samples, 0 is greedy."""
+    known = {f.name for f in dataclasses.fields(DecodingConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise HarnessError(f"unknown decoding setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    values = dict(overrides)
+    if "temperature" in values and "do_sample" not in values:
+        values["do_sample"] = float(values["temperature"]) > 0
+    if values.get("do_sample") is False and values.get("temperature") == 0:
+        values["temperature"] = base.temperature if base.temperature > 0 else 1.0
+    return dataclasses.replace(base, **values)
+
+
+@dataclass(frozen=True)
+class StopConfig:
+    """Where an answer ends: stop phrases and structural trims, applied after generation
+    (the raw answer is kept), and optionally as stop strings while generating."""
+
+    default_phrases: bool = field(default=True, metadata={"help": "Cut at the language's default stop phrases (harness.trimming.DEFAULT_STOP_PHRASES)."})
+    phrases: tuple[str, ...] = field(default=(), metadata={"help": "More phrases to cut at, for every language."})
+    script_switch: bool = field(default=True, metadata={"help": "Cut where the answer switches script or language mid-answer."})
+    repetition: bool = field(default=True, metadata={"help": "Cut a repeated sentence or an n-gram loop (one copy is kept)."})
+    new_turn: bool = field(default=True, metadata={"help": "Cut where the model starts a new turn by itself (\"Question:\", \"###\", ...)."})
+    at_generation: bool = field(default=False, metadata={"help": "Also stop generating at the phrases (faster; the raw answer then ends at the phrase, so before/after-trim figures no longer differ for phrases)."})
 
 
 @dataclass(frozen=True)
@@ -119,7 +183,7 @@ class EvalConfig:
     k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "What 'base' means: 'smollm2-135m' (bundled), a local folder or a hub id."})
     backend: str = field(default="hf", metadata={"help": "Generation backend: hf (transformers) or scripted (no model: for tests and dry runs)."})
-    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (bf16, or fp16 on GPUs without bf16), float32, bfloat16, float16."})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (float32 on CPU, where answers were measured not to change with the batch size; bf16, or fp16 without bf16, on GPUs), float32, bfloat16, float16."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps."})
     load_in_4bit: bool = field(default=False, metadata={"help": "Load the model in 4-bit NF4 through bitsandbytes (QLoRA-style)."})
     batch_size: int = field(default=8, metadata={"help": "Questions generated per batch."})
@@ -130,7 +194,14 @@ class EvalConfig:
     score: bool = field(default=True, metadata={"help": "Score every answer for hallucination (claims checked against the retrieved clauses)."})
     score_threshold: float = field(default=0.827, metadata={"help": "Claim support below which an answer is hallucinated (calibrated with `harness calibrate`)."})
     score_judge: str = field(default="", metadata={"help": "Optional judge for the scorer, off by default: nli:PATH or llm:BACKEND:MODEL (verdicts cached)."})
-    decoding: DecodingConfig = field(default_factory=DecodingConfig, metadata={"help": "Decoding parameters."})
+    decoding: tuple[str, ...] = field(default=("greedy",), metadata={"help": "Decoding presets, each one a cell of the experiment: greedy, seed-default, seed-optimized (`harness eval --list-presets`), or names defined under `presets:`."})
+    decoding_overrides: DecodingOverrides = field(default_factory=DecodingOverrides, metadata={"help": "Decoding settings applied on top of every preset (the --temperature ... flags)."})
+    presets: dict[str, DecodingOverrides] = field(default_factory=dict, metadata={"help": "Your own decoding presets: name -> settings on top of greedy defaults."})
+    grid: dict[str, tuple[Any, ...]] = field(default_factory=dict, metadata={"help": "A sweep: decoding setting -> values; every combination is a cell (on each preset)."})
+    repeats: int = field(default=1, metadata={"help": "Sampled decoding only: answer each question this many times (seeds seed, seed+1, ...); metrics report the spread over repeats."})
+    stops: StopConfig = field(default_factory=StopConfig, metadata={"help": "Stop phrases and tail trimming."})
+    cache: bool = field(default=True, metadata={"help": "Reuse generations and scores from earlier runs with the same model, prompt and decoding (content-addressed)."})
+    cache_dir: str = field(default="", metadata={"help": "Where the cache lives (default: RESULTS_DIR/.cache)."})
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig, metadata={"help": "Retrieval parameters."})
 
     def __post_init__(self) -> None:
@@ -146,6 +217,17 @@ class EvalConfig:
             raise HarnessError(f"split must be train, dev or test, got {self.split!r}")
         if not self.models:
             raise HarnessError("no models given (use --models base)")
+        if not self.decoding:
+            raise HarnessError("no decoding presets given (use --decoding greedy)")
+        if self.repeats < 1:
+            raise HarnessError(f"repeats must be >= 1, got {self.repeats}")
+        # Values are checked here, on greedy defaults; build_cells() checks them on each preset.
+        for where, overrides in [("decoding_overrides", self.decoding_overrides),
+                                 *((f"presets.{n}", p) for n, p in self.presets.items())]:
+            try:
+                apply_decoding(DecodingConfig(), overrides.given())
+            except HarnessError as e:
+                raise HarnessError(f"{where}: {e.message}") from None
 
 
 def to_dict(cfg: Any) -> dict:
@@ -201,6 +283,16 @@ def _coerce(tp: Any, value: Any, dotted: str, path: Path | None, lines: Mapping[
             raise HarnessError(f"{dotted!r} must be a mapping", path, line)
         return build_config(tp, value, path=path, lines=lines, prefix=dotted + ".")
     origin = get_origin(tp)
+    if origin in (Union, types.UnionType):  # X | None: None stays None, anything else must be an X
+        if value is None:
+            return None
+        (inner,) = [a for a in get_args(tp) if a is not type(None)]
+        return _coerce(inner, value, dotted, path, lines)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise HarnessError(f"{dotted!r} must be a mapping", path, line)
+        _, value_tp = get_args(tp)
+        return {str(k): _coerce(value_tp, v, f"{dotted}.{k}", path, lines) for k, v in value.items()}
     if origin is tuple:
         if isinstance(value, str):
             value = [value]

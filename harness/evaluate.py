@@ -1,28 +1,36 @@
-"""`harness eval`: retrieve once per question, then for each model generate and record.
+"""`harness eval`, `harness eval --resume` and `harness rescore`: the experiment pipeline.
 
-Everything the user can get wrong (eval set, index, model names) is checked before the run
-folder is created, so bad input leaves `results/` untouched.
+    check inputs -> plan cells -> retrieve once -> generate through the cache -> trim -> score
+    -> aggregate -> render
+
+Each stage is a function over plain records in harness.experiment; this module only wires
+them. Everything the user can get wrong (eval set, index, model and preset names) is checked
+before the run folder is created, so bad input leaves `results/` untouched.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness.backends.base import BackendOptions, GenRequest, backend_registry, create_backend
+from harness.backends.base import BackendOptions, backend_registry
 from harness.config import EvalConfig, to_dict
 from harness.errors import HarnessError
-from harness.eval_set import EvalItem, load_eval_set
-from harness.io import JsonlAppender, atomic_write_json, atomic_write_text, content_hash, read_jsonl, sha256_file
+from harness.experiment.generate import GenerationCounts, eval_dtype, generate, plan_records
+from harness.experiment.plan import Cell, build_cells
+from harness.experiment.retrieve import Question, load_questions, load_saved_questions, retrieve, save_questions
+from harness.experiment.rundir import RunDir
+from harness.experiment.score import score_records
+from harness.experiment.store import JsonlStore
+from harness.experiment.trim import trim_records
+from harness.io import atomic_write_json, atomic_write_text, read_json, read_jsonl, sha256_file
 from harness.models import ModelSpec, get_model
-from harness.prompts import Clause, build_messages, is_exact_refusal, prompt_hash
 from harness.provenance import provenance
 from harness.results.render import to_markdown
-from harness.results.schema import SCHEMA_VERSION, compute_metrics
+from harness.results.schema import SCHEMA_VERSION, compute_comparisons, compute_metrics
 
 log = logging.getLogger(__name__)
 
@@ -41,122 +49,140 @@ class Progress:
 class EvalRun:
     run_dir: Path
     comparison: dict
+    counts: GenerationCounts
 
     @property
     def markdown_path(self) -> Path:
         return self.run_dir / "comparison.md"
 
 
-def new_run_dir(results_dir: Path, name: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:60] or "run"
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    results_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(1000):
-        run_dir = results_dir / (f"{stamp}-{slug}" if i == 0 else f"{stamp}-{slug}-{i}")
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:
-            continue
-    raise HarnessError("could not create a run folder", results_dir)
+@dataclass(frozen=True)
+class Plan:
+    cfg: EvalConfig
+    specs: list[ModelSpec]
+    cells: list[Cell]
+    options: BackendOptions
 
 
-def run_eval(cfg: EvalConfig, progress: ProgressFactory | None = None, registry_path: Path = Path("models.json")) -> EvalRun:
-    from retrieval.metrics import evaluate_hits
-    from retrieval.search import Retriever
-
-    make_bar = progress or (lambda total, desc: Progress())
-
-    # 1. Check every input before anything is written.
-    items: list[EvalItem] = load_eval_set(cfg.eval_set)
-    if cfg.split:
-        items = [it for it in items if it.split == cfg.split]
-        if not items:
-            raise HarnessError(f"no questions in split {cfg.split!r}", cfg.eval_set)
-    if cfg.limit:
-        items = items[: cfg.limit]
+def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
+    """Every name and file resolved, every model checked, before anything is written."""
     backend_cls = backend_registry.get(cfg.backend)  # unknown names raise with the known ones
-    specs: list[ModelSpec] = [get_model(name, cfg.base_model, registry_path) for name in dict.fromkeys(cfg.models)]
+    cells = build_cells(cfg)
+    specs = [get_model(name, cfg.base_model, registry_path) for name in dict.fromkeys(cfg.models)]
     for spec in specs:
         # A backend may check (and prepare, e.g. convert a bundled model) what it will load.
         getattr(backend_cls, "prepare", lambda s: None)(spec)
-    retriever = Retriever.load(cfg.index, cfg.retrieval)
+    dtype = eval_dtype(cfg.dtype, cfg.device) if cfg.backend == "hf" else cfg.dtype
+    return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit))
 
-    # 2. Retrieve once; every model sees the same clauses.
-    hits = retriever.search([it.question for it in items], cfg.k)
-    retrieval_metrics = evaluate_hits(items, hits, retriever.index.chunks, cfg.k) \
-        if any(it.answerable and it.evidence for it in items) else None
-    decoding_hash = content_hash(to_dict(cfg.decoding))
-    requests = []
-    for it, its_hits in zip(items, hits):
-        messages = build_messages(it.question, [Clause(h.chunk.text, h.chunk.metadata.get("breadcrumbs", "")) for h in its_hits], it.language)
-        requests.append(GenRequest(request_id=it.id, messages=messages, language=it.language, decoding=cfg.decoding))
-    # Similar lengths in one batch waste less padding.
-    order = sorted(range(len(items)), key=lambda i: len(requests[i].messages[-1]["content"]))
 
-    contexts = [[f"{h.chunk.metadata.get('breadcrumbs', '')}\n{h.chunk.text}".strip() for h in its] for its in hits]
-    scorer = None
+def stores(cfg: EvalConfig, run: RunDir) -> tuple[JsonlStore, JsonlStore]:
+    """The generation and score caches: shared across runs, or the run's own with cache off."""
+    root = Path(cfg.cache_dir or Path(cfg.results_dir) / ".cache") if cfg.cache else run.path
+    return JsonlStore(root / "generations.jsonl"), JsonlStore(root / "scores.jsonl")
+
+
+def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = None,
+             registry_path: Path = Path("models.json"), resume: Path | None = None,
+             echo: Callable[[str], None] = lambda s: None) -> EvalRun:
+    """A new run of `cfg`, or (resume=RUN) the unfinished part of an earlier one in its folder."""
+    from retrieval.search import Retriever
+
+    make_bar = progress or (lambda total, desc: Progress())
+    if resume is not None:
+        run = RunDir.open(resume)
+        cfg = run.load_config()
+    assert cfg is not None
+    plan = check_plan(cfg, registry_path)
+    questions: list[Question] | None = None
+    if resume is None:
+        items = load_questions(cfg)
+        retriever = Retriever.load(cfg.index, cfg.retrieval)
+        run = RunDir.create(Path(cfg.results_dir), cfg.run_name or "-".join(s.name for s in plan.specs))
+    with run:
+        if resume is None:
+            run.save_config(cfg)
+        run.set_status("running", run_id=run.run_id)
+        echo(f"run folder: {run.path}")
+        if run.file("retrieval.jsonl").is_file():
+            questions = load_saved_questions(run.file("retrieval.jsonl"))
+            retrieval = read_json(run.file("retrieval.json"))
+        else:
+            questions, metrics = retrieve(items, retriever, cfg.k)
+            manifest = Path(cfg.index) / "manifest.json"
+            retrieval = {"metrics": metrics, "index": {
+                "path": str(cfg.index), "embedder": retriever.index.manifest["embedder"]["name"],
+                "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": sha256_file(manifest)}}
+            atomic_write_json(run.file("retrieval.json"), retrieval)
+            save_questions(run.file("retrieval.jsonl"), questions)
+        gen_store, score_store = stores(cfg, run)
+        records = plan_records(questions, plan.specs, plan.cells)
+        models_info: dict[str, dict] = {}
+        counts = generate(records, questions, plan.specs, plan.cells, cfg, plan.options, gen_store, make_bar, models_info)
+        echo(counts.line())
+        comparison = finish(run, cfg, plan, questions, records, retrieval, models_info, counts, score_store)
+    return EvalRun(run.path, comparison, counts)
+
+
+def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], records: list[dict],
+           retrieval: dict, models_info: dict, counts: GenerationCounts, score_store: JsonlStore) -> dict:
+    """trim -> score -> aggregate -> render, then write items.jsonl and comparison.* atomically."""
+    trim_records(records, cfg.stops)
     if cfg.score:
         from harness.scoring.scorer import ScoreConfig, Scorer
 
-        scorer = Scorer(ScoreConfig(threshold=cfg.score_threshold, judge=cfg.score_judge))
-
-    run_dir = new_run_dir(Path(cfg.results_dir), cfg.run_name or "-".join(s.name for s in specs))
-    run_id = run_dir.name
-    atomic_write_text(run_dir / "config.yaml", _yaml(to_dict(cfg)))
-    models_info: dict[str, dict] = {}
-    items_path = run_dir / "items.jsonl"
-    options = BackendOptions(dtype=cfg.dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit)
-
-    with JsonlAppender(items_path) as out:
-        for spec in specs:
-            info: dict = {"spec": spec.to_dict(), "backend_info": None, "load_error": None}
-            models_info[spec.name] = info
-            bar = make_bar(len(items), f"{spec.name}")
-            try:
-                backend = create_backend(cfg.backend, spec, options)
-            except Exception as e:  # noqa: BLE001 - recorded per item, the run goes on
-                info["load_error"] = f"{type(e).__name__}: {e}"
-                log.error("model %s failed to load: %s", spec.name, e)
-                backend = None
-            try:
-                if backend is not None:
-                    info["backend_info"] = backend.info()
-                for b, start in enumerate(range(0, len(order), cfg.batch_size)):
-                    batch = order[start:start + cfg.batch_size]
-                    if backend is None:
-                        gens = [None] * len(batch)
-                    else:
-                        gens = backend.generate([requests[i] for i in batch])
-                    records = [_item_record(run_id, i, items[i], spec.name, hits[i], requests[i], decoding_hash,
-                                            gen, f"{spec.name}:{b}", info["load_error"]) for i, gen in zip(batch, gens)]
-                    if scorer is not None:
-                        score_records(scorer, records, [contexts[i] for i in batch], [items[i] for i in batch])
-                    for record in records:
-                        out.append(record)
-                    bar.update(len(batch))
-            finally:
-                bar.close()
-                if backend is not None:
-                    backend.close()
-
-    records = read_jsonl(items_path)
-    manifest_path = Path(cfg.index) / "manifest.json"
+        score_records(records, questions, Scorer(ScoreConfig(threshold=cfg.score_threshold, judge=cfg.score_judge)),
+                      score_store)
+    for rec in records:
+        rec["run_id"] = run.run_id
+    _write_jsonl(run.file("items.jsonl"), records)
+    models = [s.name for s in plan.specs]
+    cells = [c.name for c in plan.cells]
     comparison = {
         "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
+        "run_id": run.run_id,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "provenance": provenance(),
         "config": to_dict(cfg),
-        "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(items)},
-        "index": {"path": str(cfg.index), "embedder": retriever.index.manifest["embedder"]["name"],
-                  "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": sha256_file(manifest_path)},
-        "retrieval": retrieval_metrics,
+        "dtype": plan.options.dtype,
+        "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(questions)},
+        "index": retrieval["index"],
+        "retrieval": retrieval["metrics"],
+        "cells": {c.name: {k: v for k, v in c.to_dict().items() if k != "name"} for c in plan.cells},
         "models": models_info,
-        "metrics": compute_metrics(records, [s.name for s in specs]),
+        "generation": {"generated": counts.generated, "from_cache": counts.from_cache, "failed": counts.failed},
+        "metrics": compute_metrics(records, models, cells),
+        "comparisons": compute_comparisons(records, models, cells) if cfg.score else [],
     }
-    write_comparison(run_dir, comparison)
-    return EvalRun(run_dir, comparison)
+    write_comparison(run.path, comparison)
+    run.set_status("complete", failed=counts.failed)
+    return comparison
+
+
+def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambda s: None) -> EvalRun:
+    """Re-trim and re-score a finished run's answers with new scorer or stop settings; nothing is
+    generated. Dotted overrides as in load_config ("score_threshold", "stops.repetition")."""
+    from harness.config import load_config
+
+    run = RunDir.open(run_path)
+    if not run.file("items.jsonl").is_file():
+        raise HarnessError("the run has no items.jsonl yet (finish it first: harness eval --resume RUN)", run.path)
+    cfg = load_config(EvalConfig, run.file("experiment.yaml"), overrides)
+    with run:
+        records = read_jsonl(run.file("items.jsonl"))
+        previous = read_json(run.file("comparison.json"))
+        questions = load_saved_questions(run.file("retrieval.jsonl"))
+        cells = build_cells(cfg)
+        specs = [ModelSpec(**info["spec"]) for info in previous["models"].values()]
+        plan = Plan(cfg, specs, cells, BackendOptions(dtype=previous.get("dtype", cfg.dtype), device=cfg.device,
+                                                     load_in_4bit=cfg.load_in_4bit))
+        run.save_config(cfg)
+        counts = GenerationCounts(from_cache=len(records))
+        echo(counts.line())  # rescoring never generates: every answer comes from the run itself
+        _, score_store = stores(cfg, run)
+        comparison = finish(run, cfg, plan, questions, records, read_json(run.file("retrieval.json")),
+                            previous["models"], GenerationCounts(**previous["generation"]), score_store)
+    return EvalRun(run.path, comparison, counts)
 
 
 def write_comparison(run_dir: Path, comparison: dict) -> None:
@@ -164,58 +190,7 @@ def write_comparison(run_dir: Path, comparison: dict) -> None:
     atomic_write_text(run_dir / "comparison.md", to_markdown(comparison))
 
 
-def score_records(scorer, records: list[dict], contexts: list[list[str]], items: list[EvalItem]) -> None:
-    """Add the scorer's verdict, the refusal grid cell and correctness to each record in place.
-    Failed items are left unscored (they have no answer); they count as failed, not as verdicts."""
-    from harness.scoring.correctness import correctness
+def _write_jsonl(path: Path, records: list[dict]) -> None:
+    import json
 
-    todo = [(r, c, it) for r, c, it in zip(records, contexts, items) if not r["error"]]
-    scorer.prepare([(r["answer"], c) for r, c, _ in todo])
-    for record, ctx, item in todo:
-        result = scorer.score(record["answer"], ctx).to_dict(record["answer"])
-        refused = result["verdict"] == "refused"
-        if item.answerable:
-            grid = "needless_refusal" if refused else ("hallucinated_answer" if result["hallucinated"] else "correct_answer")
-        else:
-            grid = "correct_refusal" if refused else "answered_unanswerable"
-        record.update({
-            "verdict": result["verdict"], "score": result["score"], "spans": result["spans"], "claims": result["claims"],
-            "grid": grid, "hallucinated": grid in ("hallucinated_answer", "answered_unanswerable"),
-            "correctness": correctness(record["answer"], item.gold_answer) if item.answerable else None,
-        })
-
-
-def _item_record(run_id, index, item, model, hits, request, decoding_hash, gen, batch_id, load_error) -> dict:
-    error = load_error if gen is None else gen.error
-    raw = "" if gen is None else gen.text
-    answer = raw.strip()
-    return {
-        "run_id": run_id,
-        "item_id": item.id,
-        "index": index,
-        "model": model,
-        "question": item.question,
-        "language": item.language,
-        "category": item.category,
-        "split": item.split,
-        "answerable": item.answerable,
-        "retrieved": [h.to_record() for h in hits],
-        "prompt_hash": prompt_hash(request.messages),
-        "decoding_hash": decoding_hash,
-        "raw_answer": raw,
-        "answer": answer,
-        "refused_exact": (not error) and is_exact_refusal(answer, item.language),
-        "prompt_tokens": 0 if gen is None else gen.prompt_tokens,
-        "completion_tokens": 0 if gen is None else gen.completion_tokens,
-        "finish_reason": "error" if error else gen.finish_reason,
-        "batch_seconds": 0.0 if gen is None else round(gen.seconds, 4),
-        "batch_size": 0 if gen is None else gen.batch_size,
-        "batch_id": batch_id,
-        "error": error,
-    }
-
-
-def _yaml(data: dict) -> str:
-    import yaml
-
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

@@ -16,6 +16,8 @@ class GenRequest:
     messages: list[dict[str, str]]
     language: str = "en"
     decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    seed: int = 0  # this request's own sampling seed (sampled decoding only)
+    stop_strings: tuple[str, ...] = ()  # stop generating once the answer contains one of these
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,13 @@ class Backend(Protocol):
     def close(self) -> None:
         """Free memory (GPU memory above all) before the next model loads."""
         ...
+
+    # Optional, looked up with getattr:
+    #   prepare(spec) (static): check/convert what will be loaded, before a run starts.
+    #   identity(spec, options) (static): what the cache key needs to know about the model,
+    #       computed without loading it.
+    #   switch(spec) -> bool: answer as another model without reloading (LoRA adapters on one
+    #       loaded base); False when it cannot.
 
 
 backend_registry: Registry[type] = Registry("backend")

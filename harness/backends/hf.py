@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from harness.backends.base import BackendOptions, GenRequest, Generation
 from harness.errors import HarnessError
-from harness.models import ModelSpec, check_adapter, resolve_base_model, weights_digest
+from harness.io import sha256_file
+from harness.models import ADAPTER_WEIGHTS, ModelSpec, check_adapter, resolve_base_model, weights_digest
 from harness.prompts import render_prompt
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,47 @@ def load_causal_lm(base_model: str, *, dtype: str = "auto", device: str = "auto"
     return model, tokenizer, path, device
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
+
+
+def seeded_sampler(decoding, seeds: Sequence[int]):
+    """A logits processor that samples each row with its own torch.Generator and leaves only the
+    drawn token standing, so greedy search then picks it. With the global RNG of do_sample=True
+    an answer would depend on the other rows in its batch; with one generator per request it
+    depends only on its own seed, and a resumed or re-batched run samples the same answers."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class SeededSampler(LogitsProcessor):
+        def __init__(self) -> None:
+            self.generators: list = []
+
+        def __call__(self, input_ids, scores):
+            if not self.generators:
+                for seed in seeds:
+                    g = torch.Generator(device=scores.device)
+                    g.manual_seed(int(seed))
+                    self.generators.append(g)
+            logits = scores.float() / decoding.temperature
+            if decoding.top_k and decoding.top_k < logits.shape[-1]:
+                kth = torch.topk(logits, decoding.top_k, dim=-1).values[..., -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            probs = torch.softmax(logits, dim=-1)
+            if decoding.top_p < 1.0:
+                sorted_p, order = torch.sort(probs, descending=True, dim=-1)
+                # Keep the smallest set of likeliest tokens whose mass reaches top_p (at least one).
+                drop = (sorted_p.cumsum(-1) - sorted_p) >= decoding.top_p
+                sorted_p = sorted_p.masked_fill(drop, 0.0)
+                probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+            out = torch.full_like(scores, float("-inf"))
+            for row, g in enumerate(self.generators):
+                token = torch.multinomial(probs[row], 1, generator=g)
+                out[row, token] = 0.0
+            return out
+
+    return SeededSampler()
+
+
 class HFBackend:
     name = "hf"
 
@@ -97,6 +139,45 @@ class HFBackend:
         # Generation only needs *a* pad id (attention masks hide it); training is stricter.
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.stop_ids = self._stop_ids()
+        self.adapters: set[str] = {spec.name} if spec.adapter_dir else set()
+        self.active_adapter: str | None = spec.name if spec.adapter_dir else None
+
+    @staticmethod
+    def identity(spec: ModelSpec, options: BackendOptions) -> dict[str, Any]:
+        """What makes this model's answers what they are, without loading it: the base weights,
+        tokenizer and chat template, the adapter weights, dtype and quantization."""
+        path = resolve_base_model(spec.base_model)
+        folder = os.path.isdir(path)
+        tokenizer = {f: sha256_file(os.path.join(path, f))[:16] for f in TOKENIZER_FILES
+                     if folder and os.path.isfile(os.path.join(path, f))}
+        adapter = None
+        if spec.adapter_dir:
+            adapter = sha256_file(os.path.join(spec.adapter_dir, ADAPTER_WEIGHTS))[:32]
+        return {"backend": "hf", "base": weights_digest(path) if folder else spec.base_model,
+                "tokenizer": tokenizer, "adapter": adapter, "dtype": options.dtype,
+                "load_in_4bit": options.load_in_4bit}
+
+    def switch(self, spec: ModelSpec) -> bool:
+        """Answer as `spec` on the already loaded base: LoRA adapters are loaded next to each
+        other (peft load_adapter / set_adapter) and the base alone is the adapters disabled."""
+        if spec.base_model != self.spec.base_model or self.options.load_in_4bit:
+            return False
+        if spec.adapter_dir:
+            from peft import PeftModel
+
+            if not isinstance(self.model, PeftModel):
+                self.model = PeftModel.from_pretrained(self.model, spec.adapter_dir, adapter_name=spec.name,
+                                                       is_trainable=False)
+            elif spec.name not in self.adapters:
+                self.model.load_adapter(spec.adapter_dir, adapter_name=spec.name, is_trainable=False)
+            self.model.set_adapter(spec.name)
+            self.model.eval()
+            self.adapters.add(spec.name)
+            self.active_adapter = spec.name
+        else:
+            self.active_adapter = None
+        self.spec = spec
+        return True
 
     @staticmethod
     def prepare(spec: ModelSpec) -> None:
@@ -132,15 +213,16 @@ class HFBackend:
             "stop_token_ids": self.stop_ids,
             "chat_template_sha": hashlib.sha256(template.encode()).hexdigest()[:16] if template else None,
             "model_class": type(self.model).__name__,
+            "adapter": self.active_adapter,
         }
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
         if not requests:
             return []
-        # One decoding config per call keeps the batch uniform; mixed configs are split up.
+        # One decoding config (and stop list) per call keeps the batch uniform; mixed ones are split up.
         groups: dict[Any, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.decoding, []).append(i)
+            groups.setdefault((r.decoding, r.stop_strings), []).append(i)
         out: list[Generation | None] = [None] * len(requests)
         for idx in groups.values():
             try:
@@ -166,19 +248,22 @@ class HFBackend:
         kwargs: dict[str, Any] = {
             "max_new_tokens": decoding.max_new_tokens,
             "repetition_penalty": decoding.repetition_penalty,
+            "no_repeat_ngram_size": decoding.no_repeat_ngram_size or None,
             "pad_token_id": self.pad_id,
             "eos_token_id": self.stop_ids,
-            "do_sample": not decoding.greedy,
+            # Sampling is done by seeded_sampler inside greedy search (one generator per request);
+            # unset the sampling knobs a model's generation_config may carry.
+            "do_sample": False, "temperature": None, "top_p": None, "top_k": None,
         }
-        if not decoding.greedy:
-            kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p)
-            torch.manual_seed(decoding.seed)
-        else:
-            # Greedy: unset the sampling knobs a model's generation_config may carry, so
-            # transformers does not warn that they are ignored.
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if decoding.do_sample:
+            from transformers import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([seeded_sampler(decoding, [r.seed for r in requests])])
+        stop_strings = sorted({s for r in requests for s in r.stop_strings})
+        if stop_strings:
+            kwargs.update(stop_strings=stop_strings, tokenizer=self.tokenizer)
         started = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._adapter_scope():
             output = self.model.generate(**enc, **kwargs)
         seconds = time.perf_counter() - started
         prompt_len = enc["input_ids"].shape[1]
@@ -187,14 +272,30 @@ class HFBackend:
         for row, mask in zip(output, enc["attention_mask"]):
             new = row[prompt_len:].tolist()
             end = next((j for j, t in enumerate(new) if t in stop), None)
+            if end is None and stop_strings:
+                # A row stopped by a stop string is padded to the batch's length: drop the padding.
+                while new and new[-1] == self.pad_id:
+                    new.pop()
             if end is None:
-                kept, n_tokens, reason = new, len(new), "length"
+                kept, n_tokens = new, len(new)
+                reason = "length" if n_tokens >= decoding.max_new_tokens else "stop_string"
             else:
                 kept, n_tokens, reason = new[:end], end + 1, "stop"
             text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            if stop_strings and reason == "stop" and any(text.endswith(s) for s in stop_strings):
+                reason = "stop_string"  # the pad after a stop string is the EOS token here
             gens.append(Generation(text=text, prompt_tokens=int(mask.sum()), completion_tokens=n_tokens,
                                    finish_reason=reason, seconds=seconds, batch_size=len(requests)))
         return gens
+
+    def _adapter_scope(self):
+        """The base model alone while adapters are loaded: peft's disable_adapter() bypasses every
+        LoRA layer, which gives exactly the base model's outputs."""
+        import contextlib
+
+        if self.active_adapter is None and self.adapters:
+            return self.model.disable_adapter()
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         import torch

@@ -64,6 +64,8 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
       harness data build --dataset rag   # train split -> v2-style training set
       harness train --dataset rag --name v2   # LoRA adapter, registered in models.json
       harness eval --models base v1 v2   # RAG over the eval set -> results/<run>/comparison.md
+      harness eval --config experiments/seed.yaml   # seed 004: base/v1/v2 x before/after decoding
+      harness compare results/<run>      # before/after per model, paired statistics
 
     Bad input (a missing file, a malformed line, an unknown name) exits with code 2 and one
     line naming the file and line. Set HF_HUB_OFFLINE=0 to let hub ids be downloaded.
@@ -77,6 +79,7 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 from harness.cli import data as _data  # noqa: E402,F401  (registers the command)
 from harness.cli import eval as _eval  # noqa: E402,F401
+from harness.cli import experiment as _experiment  # noqa: E402,F401
 from harness.cli import index as _index  # noqa: E402,F401
 from harness.cli import score as _score  # noqa: E402,F401
 from harness.cli import search as _search  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""`harness eval`"""
+"""`harness eval`, `harness sweep`, `harness rescore`"""
 
 from __future__ import annotations
 
@@ -9,77 +9,212 @@ import click
 from harness.cli import cli
 from harness.cli.options import config_option, greedy
 from harness.cli.search import retrieval_options, retrieval_overrides
-from harness.config import DecodingConfig, EvalConfig
+from harness.config import DecodingConfig, EvalConfig, StopConfig
+
+# CLI option name -> dotted config key; the flags override the --config file, which overrides defaults.
+OPTION_KEYS = {
+    "models": "models", "eval_set": "eval_set", "index": "index", "k": "k", "base_model": "base_model",
+    "backend": "backend", "dtype": "dtype", "device": "device", "load_in_4bit": "load_in_4bit",
+    "batch_size": "batch_size", "split": "split", "limit": "limit", "results_dir": "results_dir",
+    "run_name": "run_name", "score": "score", "score_threshold": "score_threshold", "score_judge": "score_judge",
+    "decoding": "decoding", "repeats": "repeats", "cache": "cache", "cache_dir": "cache_dir",
+    "stop": "stops.phrases", "stop_at_generation": "stops.at_generation",
+    **{f: f"decoding_overrides.{f}" for f in ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
+                                             "repetition_penalty", "no_repeat_ngram_size", "seed")},
+}
 
 
-@cli.command("eval", cls=greedy("--models"))
-@config_option(EvalConfig, "models", "--models", multiple=True, metavar="NAME...")
-@config_option(EvalConfig, "eval_set", "--eval-set", type=click.Path(dir_okay=False, path_type=str))
-@config_option(EvalConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str))
-@config_option(EvalConfig, "k", "--k", type=int)
-@config_option(EvalConfig, "base_model", "--base-model")
-@config_option(EvalConfig, "backend", "--backend")
-@config_option(EvalConfig, "dtype", "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]))
-@config_option(EvalConfig, "device", "--device")
-@config_option(EvalConfig, "load_in_4bit", "--load-in-4bit/--no-load-in-4bit")
-@config_option(EvalConfig, "batch_size", "--batch-size", type=int)
-@config_option(EvalConfig, "split", "--split", type=click.Choice(["train", "dev", "test"]))
-@config_option(EvalConfig, "limit", "--limit", type=int)
-@config_option(EvalConfig, "results_dir", "--results-dir", type=click.Path(file_okay=False, path_type=str))
-@config_option(EvalConfig, "run_name", "--run-name")
-@config_option(EvalConfig, "score", "--score/--no-score")
-@config_option(EvalConfig, "score_threshold", "--score-threshold", type=float)
-@config_option(EvalConfig, "score_judge", "--score-judge")
-@config_option(DecodingConfig, "max_new_tokens", "--max-new-tokens", type=int)
-@config_option(DecodingConfig, "temperature", "--temperature", type=float)
-@config_option(DecodingConfig, "top_p", "--top-p", type=float)
-@config_option(DecodingConfig, "repetition_penalty", "--repetition-penalty", type=float)
-@config_option(DecodingConfig, "seed", "--seed", type=int)
-@retrieval_options
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML file with any of these settings, decoding under `decoding:` (flags override it).")
-@click.option("--registry", "registry_path", type=click.Path(dir_okay=False, path_type=Path), default="models.json",
-              show_default=True, help="Registered models (adapters) file.")
-def eval_cmd(models, eval_set, index, k, base_model, backend, dtype, device, load_in_4bit, batch_size, split, limit,
-             results_dir, run_name, score, score_threshold, score_judge, max_new_tokens, temperature, top_p, repetition_penalty, seed, retrieval_mode,
-             doc_aware, rrf_k, candidates, reranker, config_path, registry_path) -> None:
-    """Answer every eval question with every model over the same retrieved clauses.
+def experiment_options(f):
+    """The flags shared by `eval` and `sweep` (each also a key of the --config YAML file)."""
+    decorators = [
+        config_option(EvalConfig, "models", "--models", multiple=True, metavar="NAME..."),
+        config_option(EvalConfig, "decoding", "--decoding", multiple=True, metavar="PRESET..."),
+        config_option(EvalConfig, "eval_set", "--eval-set", type=click.Path(dir_okay=False, path_type=str)),
+        config_option(EvalConfig, "split", "--split", type=click.Choice(["train", "dev", "test"])),
+        config_option(EvalConfig, "limit", "--limit", type=int),
+        config_option(EvalConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str)),
+        config_option(EvalConfig, "k", "--k", type=int),
+        config_option(EvalConfig, "base_model", "--base-model"),
+        config_option(EvalConfig, "backend", "--backend"),
+        config_option(EvalConfig, "dtype", "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
+        config_option(EvalConfig, "device", "--device"),
+        config_option(EvalConfig, "load_in_4bit", "--load-in-4bit/--no-load-in-4bit"),
+        config_option(EvalConfig, "batch_size", "--batch-size", type=int),
+        config_option(EvalConfig, "repeats", "--repeats", type=int),
+        config_option(DecodingConfig, "max_new_tokens", "--max-new-tokens", type=int),
+        config_option(DecodingConfig, "do_sample", "--do-sample/--greedy"),
+        config_option(DecodingConfig, "temperature", "--temperature", type=float),
+        config_option(DecodingConfig, "top_p", "--top-p", type=float),
+        config_option(DecodingConfig, "top_k", "--top-k", type=int),
+        config_option(DecodingConfig, "repetition_penalty", "--repetition-penalty", type=float),
+        config_option(DecodingConfig, "no_repeat_ngram_size", "--no-repeat-ngram-size", type=int),
+        config_option(DecodingConfig, "seed", "--seed", type=int),
+        config_option(StopConfig, "phrases", "--stop", multiple=True, metavar="PHRASE"),
+        config_option(StopConfig, "at_generation", "--stop-at-generation/--no-stop-at-generation"),
+        click.option("--no-trim", is_flag=True, help="Keep answers as generated: no stop phrase or structural trim."),
+        config_option(EvalConfig, "score", "--score/--no-score"),
+        config_option(EvalConfig, "score_threshold", "--score-threshold", type=float),
+        config_option(EvalConfig, "score_judge", "--score-judge"),
+        config_option(EvalConfig, "results_dir", "--results-dir", type=click.Path(file_okay=False, path_type=str)),
+        config_option(EvalConfig, "run_name", "--run-name"),
+        config_option(EvalConfig, "cache", "--cache/--no-cache"),
+        config_option(EvalConfig, "cache_dir", "--cache-dir", type=click.Path(file_okay=False, path_type=str)),
+        retrieval_options,
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Experiment YAML file with any of these settings (see experiments/seed.yaml); flags override it."),
+        click.option("--registry", "registry_path", type=click.Path(dir_okay=False, path_type=Path),
+                     default="models.json", show_default=True, help="Registered models (adapters) file."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
 
-    For each question the top-k chunks are retrieved once; each model gets the same prompt
-    (the clauses, the question, and the instruction to answer only from them or reply with
-    the refusal sentence). Writes results/<run_id>/items.jsonl (one line per question x
-    model, failed ones included), comparison.json and comparison.md, and prints the path
-    of comparison.md.
 
-    \b
-    Example usage:
-      harness eval --models base
-      harness eval --models base v1 v2 --k 5 --max-new-tokens 256
-      harness eval --models base --eval-set eval_sets/sfip/questions.jsonl --split dev --mode bm25
-      harness eval --models base --base-model ./my-8b-model --load-in-4bit
-      harness eval --config experiments/decoding.yaml --temperature 0.1
-    """
+def experiment_config(opts: dict, extra: dict | None = None) -> EvalConfig:
     from harness.config import load_config
-    from harness.evaluate import run_eval
 
-    cfg = load_config(EvalConfig, config_path, {
-        "models": list(models) or None, "eval_set": eval_set, "index": index, "k": k, "base_model": base_model,
-        "backend": backend, "dtype": dtype, "device": device, "load_in_4bit": load_in_4bit,
-        "batch_size": batch_size, "split": split, "limit": limit, "results_dir": results_dir, "run_name": run_name,
-        "score": score, "score_threshold": score_threshold, "score_judge": score_judge,
-        "decoding.max_new_tokens": max_new_tokens, "decoding.temperature": temperature, "decoding.top_p": top_p,
-        "decoding.repetition_penalty": repetition_penalty, "decoding.seed": seed,
-        **retrieval_overrides("retrieval.", retrieval_mode, doc_aware, rrf_k, candidates, reranker),
-    })
-    run = run_eval(cfg, progress=_tqdm_factory, registry_path=registry_path)
+    overrides = {key: opts.get(name) for name, key in OPTION_KEYS.items()}
+    for name in ("models", "decoding", "stop"):
+        overrides[OPTION_KEYS[name]] = list(opts[name]) or None
+    if opts.get("no_trim"):
+        overrides.update({"stops.default_phrases": False, "stops.phrases": [], "stops.script_switch": False,
+                          "stops.repetition": False, "stops.new_turn": False})
+    overrides.update(retrieval_overrides("retrieval.", opts["retrieval_mode"], opts["doc_aware"], opts["rrf_k"],
+                                         opts["candidates"], opts["reranker"]))
+    overrides.update(extra or {})
+    return load_config(EvalConfig, opts["config_path"], overrides)
+
+
+def report(run, table: str | None = None) -> None:
     click.echo(run.markdown_path.read_text(encoding="utf-8"), err=True)
-    failed = sum(m["n_failed"] for m in run.comparison["metrics"].values())
+    if table:
+        click.echo(table, err=True)
+    failed = run.comparison["generation"]["failed"]
     if failed:
-        click.echo(f"warning: {failed} item(s) failed; they are in items.jsonl with `error` set", err=True)
+        click.echo(f"warning: {failed} item(s) failed; they are in items.jsonl with `error` set and are retried "
+                   f"by `harness eval --resume {run.run_dir}`", err=True)
     click.echo(str(run.markdown_path))
 
 
-def _tqdm_factory(total: int, desc: str):
+def _progress(total: int, desc: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="q", dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit="answer", dynamic_ncols=True)
+
+
+def _echo(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@cli.command("eval", cls=greedy("--models", "--decoding"))
+@experiment_options
+@click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Finish an interrupted run in its own folder (its experiment.yaml is used; other flags are ignored).")
+@click.option("--list-presets", is_flag=True, help="List the decoding presets and exit.")
+def eval_cmd(resume, list_presets, **opts) -> None:
+    """Answer every eval question with every model and decoding preset over the same retrieved clauses.
+
+    For each question the top-k chunks are retrieved once; each model gets the same prompt
+    (the clauses, the question, the instruction to answer only from them or reply with the
+    refusal sentence). Answers are trimmed where a stop rule fires (the raw answer is kept),
+    scored for hallucination before and after trimming, and compared pairwise (paired
+    bootstrap CI and exact McNemar test on the same questions).
+
+    Every answer is cached by model, prompt and decoding: running the same experiment again
+    generates nothing (it prints "0 generated, N from cache"), and a killed run picks up
+    where it stopped when run again (or with --resume RUN, in its own folder).
+
+    Writes results/<run_id>/: experiment.yaml, retrieval.jsonl, items.jsonl (one line per
+    model x preset x repeat x question, failed ones included), comparison.json and
+    comparison.md, and prints the path of comparison.md.
+
+    \b
+    Example usage:
+      harness eval --models base v1 v2
+      harness eval --config experiments/seed.yaml            # seed 004: 3 models x 2 presets
+      harness eval --models v2 --decoding seed-default seed-optimized --repeats 3
+      harness eval --models base --eval-set eval_sets/sfip/questions.jsonl --split dev --mode bm25
+      harness eval --models base --base-model ./my-8b-model --load-in-4bit --dtype bfloat16
+      harness eval --resume results/20261201-101500-base-v1-v2
+      harness eval --list-presets
+    """
+    from harness.evaluate import run_eval
+
+    if list_presets:
+        from harness.config import load_config
+        from harness.experiment.plan import describe_presets
+
+        cfg = load_config(EvalConfig, opts["config_path"]) if opts["config_path"] else None
+        click.echo(describe_presets(cfg))
+        return
+    cfg = None if resume else experiment_config(opts)
+    run = run_eval(cfg, progress=_progress, registry_path=opts["registry_path"], resume=resume, echo=_echo)
+    report(run)
+
+
+@cli.command("sweep", cls=greedy("--models", "--decoding"))
+@experiment_options
+@click.option("--grid", "grid", multiple=True, metavar="SETTING=V1,V2,...", required=True,
+              help="A decoding setting and its values; give several --grid for a full grid (each combination is a cell).")
+def sweep_cmd(grid, **opts) -> None:
+    """Run a grid of decoding settings: every combination x every model, one retrieval, the cache.
+
+    Each grid point is applied on top of each --decoding preset (greedy by default; a
+    temperature above 0 turns sampling on). Prints a table per cell and model of hallucination
+    rate, the refusal grid and correctness, then the usual comparison.md.
+
+    \b
+    Example usage:
+      harness sweep --grid temperature=0.1,0.7 --grid repetition_penalty=1.0,1.2
+      harness sweep --models base v2 --grid repetition_penalty=1.0,1.1,1.2 --split dev \\
+          --eval-set eval_sets/sfip/questions.jsonl
+    """
+    from harness.evaluate import run_eval
+    from harness.experiment.plan import parse_grid_option
+    from harness.results.render import sweep_table
+
+    points = dict(parse_grid_option(g) for g in grid)
+    cfg = experiment_config(opts, {"grid": points})
+    run = run_eval(cfg, progress=_progress, registry_path=opts["registry_path"], echo=_echo)
+    report(run, sweep_table(run.comparison))
+
+
+@cli.command("rescore")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@config_option(EvalConfig, "score_threshold", "--score-threshold", type=float)
+@config_option(EvalConfig, "score_judge", "--score-judge")
+@config_option(StopConfig, "phrases", "--stop", multiple=True, metavar="PHRASE")
+@click.option("--no-trim", is_flag=True, help="Score the answers as generated: no stop phrase or structural trim.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML with `stops:` or score settings to apply (other keys are ignored).")
+def rescore_cmd(run_dir, score_threshold, score_judge, stop, no_trim, config_path) -> None:
+    """Re-trim and re-score a finished run without generating anything.
+
+    Use it after changing the scorer (threshold, judge) or the stop rules: the raw answers
+    in items.jsonl are trimmed again, scored (verdicts cached by answer and clauses), and
+    comparison.json/.md are rewritten in place; experiment.yaml records the new settings.
+
+    \b
+    Example usage:
+      harness rescore results/20261201-101500-base-v1-v2 --score-threshold 0.8
+      harness rescore results/20261201-101500-base-v1-v2 --stop "Note:" --stop "Question:"
+      harness rescore results/20261201-101500-base-v1-v2 --no-trim
+    """
+    from harness.evaluate import rescore
+
+    overrides: dict = {"score": True, "score_threshold": score_threshold, "score_judge": score_judge}
+    if config_path:
+        import yaml
+
+        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+        for key in ("score_threshold", "score_judge"):
+            overrides[key] = overrides[key] if overrides[key] is not None else data.get(key)
+        for key, value in (data.get("stops") or {}).items():
+            overrides[f"stops.{key}"] = value
+    if stop:
+        overrides["stops.phrases"] = list(stop)
+    if no_trim:
+        overrides.update({"stops.default_phrases": False, "stops.phrases": [], "stops.script_switch": False,
+                          "stops.repetition": False, "stops.new_turn": False})
+    run = rescore(run_dir, overrides, echo=_echo)
+    report(run)

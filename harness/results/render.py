@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 
-def _pct(r: dict | None) -> str:
+def pct(r: dict | None) -> str:
     if not r or r.get("value") is None:
         return "–"
     lo, hi = r["ci"]
-    return f"{100 * r['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    text = f"{100 * r['value']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}]"
+    spread = r.get("over_repeats")
+    if spread and spread.get("sd") is not None:
+        text += f" ±{100 * spread['sd']:.1f} sd over {len(spread['values'])} repeats"
+    return text
 
 
-def _num(v: Any, digits: int = 1) -> str:
+def num(v: Any, digits: int = 1) -> str:
     if isinstance(v, dict):
         v = v.get("value")
     if v is None:
@@ -22,65 +26,126 @@ def _num(v: Any, digits: int = 1) -> str:
     return str(v)
 
 
+def points(v: float | None) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}"
+
+
+def decoding_text(d: dict) -> str:
+    if not d.get("do_sample"):
+        text = "greedy"
+    else:
+        text = f"sampling T {d['temperature']}, top_p {d['top_p']}" + (f", top_k {d['top_k']}" if d.get("top_k") else "")
+    text += f", repetition_penalty {d['repetition_penalty']}, max_new_tokens {d['max_new_tokens']}"
+    if d.get("no_repeat_ngram_size"):
+        text += f", no_repeat_ngram_size {d['no_repeat_ngram_size']}"
+    return text
+
+
+def rows(comparison: dict):
+    """(model, cell, label, metrics) for every model x cell, in run order."""
+    metrics = comparison.get("metrics", {})
+    many_cells = len(comparison.get("cells", {})) > 1
+    for model, cells in metrics.items():
+        for cell, m in cells.items():
+            yield model, cell, f"{model} · {cell}" if many_cells else model, m
+
+
+def comparison_table(comparisons: list[dict], many_cells: bool) -> list[str]:
+    def label(side: dict) -> str:
+        return f"{side['model']} · {side['cell']}" if many_cells else side["model"]
+
+    lines = ["| A | B | hallucination A → B | difference (points) [95% CI] | McNemar p | B better / worse on | verdict |",
+             "|---|---|---|---|---:|---|---|"]
+    for c in comparisons:
+        a = label(c["a"]) + (" (untrimmed)" if c["kind"] == "trim" else "")
+        b = label(c["b"]) + (" (trimmed)" if c["kind"] == "trim" else "")
+        ci = c["ci"] or [None, None]
+        lines.append(f"| {a} | {b} | {100 * c['rate_a']:.1f}% → {100 * c['rate_b']:.1f}% | {points(c['value'])} "
+                     f"[{points(ci[0])}, {points(ci[1])}] | {c['mcnemar_p']:.3f} | {c['only_a']} / {c['only_b']} "
+                     f"| {c['note']} |")
+    return lines
+
+
 def to_markdown(comparison: dict) -> str:
     cfg = comparison.get("config", {})
     ev = comparison.get("eval_set", {})
     idx = comparison.get("index", {})
-    dec = cfg.get("decoding", {})
     prov = comparison.get("provenance", {})
+    gen = comparison.get("generation", {})
+    cells = comparison.get("cells", {})
+    many_cells = len(cells) > 1
     lines = [
         f"# Run {comparison['run_id']}",
         "",
-        f"- eval set: `{ev.get('path')}` ({ev.get('n')} questions, sha256 {str(ev.get('sha256', ''))[:12]})",
+        f"- eval set: `{ev.get('path')}`{' split ' + cfg['split'] if cfg.get('split') else ''} "
+        f"({ev.get('n')} questions, sha256 {str(ev.get('sha256', ''))[:12]})",
         f"- index: `{idx.get('path')}` ({idx.get('n_chunks')} chunks, embedder {idx.get('embedder')}), k = {cfg.get('k')}",
-        f"- decoding: temperature {dec.get('temperature')}, top_p {dec.get('top_p')}, "
-        f"repetition_penalty {dec.get('repetition_penalty')}, max_new_tokens {dec.get('max_new_tokens')}",
+    ]
+    for name, c in cells.items():
+        lines.append(f"- decoding `{name}`: {decoding_text(c['decoding'])}"
+                     + (f", {c['repeats']} repeats" if c["repeats"] > 1 else ""))
+    lines += [
+        f"- backend {cfg.get('backend')}, dtype {comparison.get('dtype')}, batch size {cfg.get('batch_size')}; "
+        f"{gen.get('generated', 0)} generated, {gen.get('from_cache', 0)} from cache, {gen.get('failed', 0)} failed",
         f"- harness {prov.get('harness_version')}, git {prov.get('git_sha') or 'unknown'}, created {comparison.get('created_at')}",
         "",
-        "| model | n | failed | answered | refused (exact sentence) | refusal rate [95% CI] | hit max tokens | mean answer tokens | tokens/s |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| model | n | failed | answered | refused (exact sentence) | refusal rate [95% CI] | hit max tokens | trimmed | mean answer tokens | tokens/s |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
-    for name, m in comparison.get("metrics", {}).items():
+    for _, _, label, m in rows(comparison):
         lines.append(
-            f"| {name} | {m['n']} | {m['n_failed']} | {m['answered']} | {m['refused_exact']} | {_pct(m['refusal_rate'])} "
-            f"| {m['truncated']} | {_num(m['mean_answer_tokens'])} | {_num(m['tokens_per_s'])} |")
+            f"| {label} | {m['n']} | {m['n_failed']} | {m['answered']} | {m['refused_exact']} | {pct(m['refusal_rate'])} "
+            f"| {m['truncated']} | {m['trimmed']} | {num(m['mean_answer_tokens'])} | {num(m['tokens_per_s'])} |")
     lines.append("")
-    metrics = comparison.get("metrics", {})
-    scored = {name: m for name, m in metrics.items() if "hallucination_rate" in m}
+    scored = [(label, m) for _, _, label, m in rows(comparison) if "hallucination_rate" in m]
     if scored:
         lines += ["## Hallucination (claims checked against the retrieved clauses)", "",
-                  "| model | hallucination rate [95% CI] | among answered [95% CI] | correct answer | hallucinated answer "
-                  "| needless refusal | correct refusal | answered unanswerable | token F1 | numeric agreement | key facts |",
-                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, m in scored.items():
+                  "| model | hallucination rate [95% CI] | before trimming | among answered | correct answer "
+                  "| hallucinated answer | needless refusal | correct refusal | answered unanswerable | token F1 "
+                  "| numeric agreement | key facts |",
+                  "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, m in scored:
             g = m["refusal_grid"]
             lines.append(
-                f"| {name} | {_pct(m['hallucination_rate'])} | {_pct(m['hallucination_rate_answered'])} "
-                f"| {g['correct_answer']} | {g['hallucinated_answer']} | {g['needless_refusal']} | {g['correct_refusal']} "
-                f"| {g['answered_unanswerable']} | {_num(m['token_f1'], 3)} | {_num(m['numeric_agreement'], 3)} "
-                f"| {_num(m['key_fact_coverage'], 3)} |")
-        categories = sorted({c for m in scored.values() for c in m.get("by_category", {})})
+                f"| {label} | {pct(m['hallucination_rate'])} | {pct(m['hallucination_rate_untrimmed'])} "
+                f"| {pct(m['hallucination_rate_answered'])} | {g['correct_answer']} | {g['hallucinated_answer']} "
+                f"| {g['needless_refusal']} | {g['correct_refusal']} | {g['answered_unanswerable']} "
+                f"| {num(m['token_f1'], 3)} | {num(m['numeric_agreement'], 3)} | {num(m['key_fact_coverage'], 3)} |")
+        categories = sorted({c for _, m in scored for c in m.get("by_category", {})})
         if categories:
             lines += ["", "Hallucination rate by category:", "",
-                      "| category | " + " | ".join(scored) + " |", "|---|" + "---|" * len(scored)]
+                      "| category | " + " | ".join(label for label, _ in scored) + " |", "|---|" + "---|" * len(scored)]
             for c in categories:
-                cells = [_pct(m.get("by_category", {}).get(c, {}).get("hallucination_rate")) for m in scored.values()]
-                lines.append(f"| {c} | " + " | ".join(cells) + " |")
+                cells_ = [pct(m.get("by_category", {}).get(c, {}).get("hallucination_rate")) for _, m in scored]
+                lines.append(f"| {c} | " + " | ".join(cells_) + " |")
         lines.append("")
+    rules = sorted({rule for _, _, _, m in rows(comparison) for rule in m.get("stop_rules", {})})
+    if rules:
+        lines += ["Stop rules that cut answers (per model, out of its answers):", "",
+                  "| model | " + " | ".join(rules) + " |", "|---|" + "---:|" * len(rules)]
+        for _, _, label, m in rows(comparison):
+            lines.append(f"| {label} | " + " | ".join(str(m["stop_rules"].get(r, 0)) for r in rules) + " |")
+        lines.append("")
+    comparisons = comparison.get("comparisons", [])
+    if comparisons:
+        lines += ["## Paired differences (same questions; B − A in points of hallucination rate)", ""]
+        lines += comparison_table(comparisons, many_cells)
+        lines += ["", "A difference is called real only when its 95% CI excludes 0 and McNemar's exact test "
+                  "agrees (p < 0.05); otherwise it is within noise at this many questions.", ""]
     retrieval = comparison.get("retrieval")
     if retrieval:
         k = retrieval["k"]
         lines += [f"Retrieval ({cfg.get('retrieval', {}).get('mode', '?')}, the same for every model): "
-                  f"hit@{k} {_num(retrieval['hit_at_k'], 3)}, recall@{k} {_num(retrieval['recall_at_k'], 3)}, "
-                  f"MRR {_num(retrieval['mrr'], 3)}, nDCG@{k} {_num(retrieval['ndcg_at_k'], 3)}, "
-                  f"top-document accuracy {_num(retrieval['top_doc_acc'], 3)} (n = {retrieval['n']} answerable questions)", ""]
+                  f"hit@{k} {num(retrieval['hit_at_k'], 3)}, recall@{k} {num(retrieval['recall_at_k'], 3)}, "
+                  f"MRR {num(retrieval['mrr'], 3)}, nDCG@{k} {num(retrieval['ndcg_at_k'], 3)}, "
+                  f"top-document accuracy {num(retrieval['top_doc_acc'], 3)} (n = {retrieval['n']} answerable questions)", ""]
     models = comparison.get("models", {})
     lines.append("| model | base model | adapter | dtype | device | EOS | pad |")
     lines.append("|---|---|---|---|---|---|---|")
     for name, info in models.items():
         spec, be = info.get("spec", {}), info.get("backend_info") or {}
         lines.append(f"| {name} | {spec.get('base_model')} | {spec.get('adapter_dir') or '–'} | {be.get('dtype', '–')} "
-                     f"| {be.get('device', '–')} | {_code(be.get('eos_token'))} | {_code(be.get('pad_token'))} |")
+                     f"| {be.get('device', '–')} | {code(be.get('eos_token'))} | {code(be.get('pad_token'))} |")
     errors = [(n, i["load_error"]) for n, i in models.items() if i.get("load_error")]
     if errors:
         lines.append("")
@@ -88,10 +153,30 @@ def to_markdown(comparison: dict) -> str:
     lines.append("")
     lines.append("'refused (exact sentence)' counts answers that are exactly the refusal sentence; the refusal grid "
                  "counts refusals in any wording the scorer recognises. An answered unanswerable question counts as a "
-                 "hallucination." if scored else "A refusal here is an answer that is exactly the refusal sentence. "
+                 "hallucination. 'before trimming' scores the raw answer, the other columns the trimmed one." if scored
+                 else "A refusal here is an answer that is exactly the refusal sentence. "
                  "This run was not scored (--no-score), so it has no hallucination verdicts.")
     return "\n".join(lines) + "\n"
 
 
-def _code(v: Any) -> str:
+def code(v: Any) -> str:
     return f"`{v}`" if v else "–"
+
+
+def sweep_table(comparison: dict) -> str:
+    """One row per cell and model: hallucination (after and before trimming), the refusal grid
+    and token F1, for reading a decoding sweep at a glance."""
+    lines = ["## Sweep", "", "| cell | model | hallucination [95% CI] | before trimming | correct answer "
+             "| hallucinated answer | needless refusal | correct refusal | answered unanswerable | token F1 |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    metrics = comparison.get("metrics", {})
+    for cell in comparison.get("cells", {}):
+        for model, cells in metrics.items():
+            m = cells.get(cell)
+            if not m or "hallucination_rate" not in m:
+                continue
+            g = m["refusal_grid"]
+            lines.append(f"| {cell} | {model} | {pct(m['hallucination_rate'])} | {pct(m['hallucination_rate_untrimmed'])} "
+                         f"| {g['correct_answer']} | {g['hallucinated_answer']} | {g['needless_refusal']} "
+                         f"| {g['correct_refusal']} | {g['answered_unanswerable']} | {num(m['token_f1'], 3)} |")
+    return "\n".join(lines) + "\n"

@@ -1,88 +1,178 @@
 """What a run writes, and how comparison.json is computed from items.jsonl alone.
 
-items.jsonl: one line per (question x model), appended as each answer is made:
-    run_id, item_id, index, model, question, language, category, split, answerable,
-    retrieved [{chunk_id, document_id, start, end, score, rank, breadcrumbs}],
-    prompt_hash, decoding_hash, raw_answer, answer, refused_exact,
-    prompt_tokens, completion_tokens, finish_reason, batch_seconds, batch_size, batch_id, error
+items.jsonl: one line per model x cell x repeat x question:
+    item_id, index, model, cell, repeat, seed, question, language, category, split, answerable,
+    retrieved [{chunk_id, document_id, start, end, score, rank, breadcrumbs}], prompt_hash,
+    decoding_hash, raw_answer, answer (trimmed), stop_fired {rule, offset, match} | null,
+    refused_exact, prompt_tokens, completion_tokens, finish_reason, batch_seconds, batch_size,
+    batch_id, from_cache, error, run_id
+    and when scored: verdict, score, spans, claims, grid, hallucinated, correctness,
+    untrimmed {verdict, grid, hallucinated} (the raw answer's verdict).
 A failed item stays in the file with `error` set and counts as failed, never as skipped.
 
-comparison.json:
-    schema_version, run_id, created_at, provenance{...}, config{...}, eval_set{path, sha256, n},
-    index{path, embedder, n_chunks, manifest_sha256}, models{name: {spec, backend_info, load_error}},
-    metrics{name: {n, n_failed, answered, refused_exact, refusal_rate{value, ci, n, count},
-                   truncated, mean_answer_tokens{value, n}, mean_prompt_tokens{value, n},
-                   completion_tokens, generation_seconds, tokens_per_s}}
-Rates are {value, ci: [lo, hi] (Wilson 95%), n, count}; n counts items that did not fail.
+comparison.json (schema 2):
+    schema_version, run_id, created_at, provenance, config, eval_set, index, retrieval,
+    cells {name: {preset, decoding, repeats}}, models {name: {spec, identity, backend_info, load_error}},
+    generation {generated, from_cache, failed},
+    metrics {model: {cell: {...}}}, comparisons [{kind, a, b, metric, value, ci, ..., note}]
+Rates are {value, ci: [lo, hi], n, count} (Wilson 95 % with one repeat; with several, a
+bootstrap over questions plus `over_repeats` {values, mean, sd, min, max}); n counts questions.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import Any, Iterable
 
-from harness.stats import mean, rate
+from harness.stats import clustered_mean, clustered_rate, mean, paired_comparison, rate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+GRID = ("correct_answer", "hallucinated_answer", "needless_refusal", "correct_refusal", "answered_unanswerable")
+CORRECTNESS = ("token_f1", "numeric_agreement", "key_fact_coverage")
 
 
-def model_metrics(items: Iterable[dict]) -> dict[str, Any]:
-    """Per-model figures: counts, refusals, lengths, speed, and (for scored runs) hallucination,
-    the refusal grid and correctness, overall and per category."""
-    items = list(items)
-    ok = [it for it in items if not it.get("error")]
-    refused = sum(1 for it in ok if it["refused_exact"])
+def by_question(records: Iterable[dict], value) -> list[list]:
+    """Per question (in first-seen order), the values of its repeats (failed ones left out);
+    questions with fewer repeats than the most any question has are left out of spread stats."""
+    groups: dict[str, list] = {}
+    for r in sorted(records, key=lambda r: r["repeat"]):
+        v = value(r)
+        groups.setdefault(r["item_id"], [])
+        if v is not None:
+            groups[r["item_id"]].append(v)
+    lists = [g for g in groups.values() if g]
+    full = max((len(g) for g in lists), default=0)
+    return [g for g in lists if len(g) == full]
+
+
+def _rate_over(records: list[dict], outcome) -> dict:
+    outcomes = by_question(records, outcome)
+    return clustered_rate(outcomes) if outcomes else rate(0, 0)
+
+
+def cell_metrics(records: list[dict]) -> dict[str, Any]:
+    """One model in one cell: counts, refusals, lengths, speed, stop rules, and (scored runs)
+    hallucination before and after trimming, the refusal grid, correctness, per category."""
+    ok = [r for r in records if not r.get("error")]
+    refused = sum(1 for r in ok if r["refused_exact"])
     # Throughput counts each batch's wall time once, however many answers it produced.
-    batch_seconds = {it["batch_id"]: it["batch_seconds"] for it in ok}
+    batch_seconds = {r["batch_id"]: r["batch_seconds"] for r in ok}
     seconds = sum(batch_seconds.values())
-    tokens = sum(it["completion_tokens"] for it in ok)
-    scored = [it for it in ok if "grid" in it]
-    metrics = {
-        "n": len(items),
-        "n_failed": len(items) - len(ok),
+    tokens = sum(r["completion_tokens"] for r in ok)
+    rules: dict[str, int] = {}
+    for r in ok:
+        if r.get("stop_fired"):
+            rules[r["stop_fired"]["rule"]] = rules.get(r["stop_fired"]["rule"], 0) + 1
+    metrics: dict[str, Any] = {
+        "n": len(records),
+        "n_questions": len({r["item_id"] for r in records}),
+        "repeats": max((r["repeat"] for r in records), default=-1) + 1,
+        "n_failed": len(records) - len(ok),
         "answered": len(ok) - refused,
         "refused_exact": refused,
-        "refusal_rate": rate(refused, len(ok)),
-        "truncated": sum(1 for it in ok if it["finish_reason"] == "length"),
-        "mean_answer_tokens": mean([it["completion_tokens"] for it in ok]),
-        "mean_prompt_tokens": mean([it["prompt_tokens"] for it in ok]),
+        "refusal_rate": _rate_over(ok, lambda r: r["refused_exact"]),
+        "truncated": sum(1 for r in ok if r["finish_reason"] == "length"),
+        "stop_rules": dict(sorted(rules.items())),
+        "trimmed": sum(rules.values()),
+        "mean_answer_tokens": mean([r["completion_tokens"] for r in ok]),
+        "mean_prompt_tokens": mean([r["prompt_tokens"] for r in ok]),
         "completion_tokens": tokens,
         "generation_seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 2) if seconds > 0 else None,
     }
+    scored = [r for r in ok if "grid" in r]
     if scored:
         metrics.update(hallucination_metrics(scored))
-        by_category: dict[str, list[dict]] = {}
-        for it in scored:
-            by_category.setdefault(it["category"], []).append(it)
-        metrics["by_category"] = {c: hallucination_metrics(g) for c, g in sorted(by_category.items())}
+        categories: dict[str, list[dict]] = {}
+        for r in scored:
+            categories.setdefault(r["category"], []).append(r)
+        metrics["by_category"] = {c: {"hallucination_rate": _rate_over(g, lambda r: r["hallucinated"])}
+                                  for c, g in sorted(categories.items())}
     return metrics
 
 
-GRID = ("correct_answer", "hallucinated_answer", "needless_refusal", "correct_refusal", "answered_unanswerable")
-
-
 def hallucination_metrics(scored: list[dict]) -> dict:
-    """Hallucination over all scored answers and over answered ones only; the refusal grid;
-    correctness against gold on answerable questions."""
-    answered = [it for it in scored if it["verdict"] != "refused"]
-    grid = {g: sum(1 for it in scored if it["grid"] == g) for g in GRID}
-    correct = [it["correctness"] for it in scored if it.get("correctness")]
-
-    def mean_of(key: str) -> dict:
-        return mean([c[key] for c in correct if c[key] is not None])
-
-    return {
-        "hallucination_rate": rate(sum(it["hallucinated"] for it in scored), len(scored)),
-        "hallucination_rate_answered": rate(sum(it["hallucinated"] for it in answered), len(answered)),
-        "refusal_grid": grid,
-        "token_f1": mean_of("token_f1"),
-        "numeric_agreement": mean_of("numeric_agreement"),
-        "key_fact_coverage": mean_of("key_fact_coverage"),
+    """Hallucination over all scored answers, over answered ones only, and of the untrimmed
+    answers; the refusal grid; correctness against gold on answerable questions."""
+    answered = [r for r in scored if r["verdict"] != "refused"]
+    out = {
+        "hallucination_rate": _rate_over(scored, lambda r: r["hallucinated"]),
+        "hallucination_rate_answered": rate(sum(r["hallucinated"] for r in answered), len(answered)),
+        "hallucination_rate_untrimmed": _rate_over(
+            scored, lambda r: r.get("untrimmed", r)["hallucinated"]),
+        "refusal_grid": {g: sum(1 for r in scored if r["grid"] == g) for g in GRID},
     }
+    for key in CORRECTNESS:
+        values = by_question(scored, lambda r: (r.get("correctness") or {}).get(key))
+        out[key] = clustered_mean(values) if values else {"value": None, "n": 0}
+    return out
 
 
-def compute_metrics(items: Iterable[dict], models: list[str]) -> dict[str, dict]:
-    by_model: dict[str, list[dict]] = {m: [] for m in models}
-    for it in items:
-        by_model.setdefault(it["model"], []).append(it)
-    return {m: model_metrics(rows) for m, rows in by_model.items()}
+def compute_metrics(records: Iterable[dict], models: list[str], cells: list[str]) -> dict[str, dict[str, dict]]:
+    groups: dict[tuple[str, str], list[dict]] = {(m, c): [] for m in models for c in cells}
+    for r in records:
+        groups.setdefault((r["model"], r["cell"]), []).append(r)
+    out: dict[str, dict[str, dict]] = {}
+    for (model, cell), rows in groups.items():
+        out.setdefault(model, {})[cell] = cell_metrics(rows)
+    return out
+
+
+def paired_outcomes(a: list[dict], b: list[dict], outcome_a, outcome_b=None) -> tuple[list[list[bool]], list[list[bool]], list[str]]:
+    """Outcomes of the questions both groups scored, aligned by question and repeat."""
+    outcome_b = outcome_b or outcome_a
+
+    def table(rows, outcome):
+        t: dict[str, dict[int, bool]] = {}
+        for r in rows:
+            if not r.get("error") and "grid" in r:
+                t.setdefault(r["item_id"], {})[r["repeat"]] = bool(outcome(r))
+        return t
+
+    ta, tb = table(a, outcome_a), table(b, outcome_b)
+    ids = [q for q in ta if q in tb and sorted(ta[q]) == sorted(tb[q])]
+    return ([[ta[q][k] for k in sorted(ta[q])] for q in ids], [[tb[q][k] for k in sorted(tb[q])] for q in ids], ids)
+
+
+def compare_groups(a: list[dict], b: list[dict], outcome_a=lambda r: r["hallucinated"], outcome_b=None) -> dict | None:
+    """Paired statistics of a yes/no outcome (hallucinated by default) between two groups of
+    records on the same questions, plus the questions whose outcome flipped each way."""
+    oa, ob, ids = paired_outcomes(a, b, outcome_a, outcome_b)
+    if not ids:
+        return None
+    stats = paired_comparison(oa, ob)
+    mean_a = [sum(x) / len(x) for x in oa]
+    mean_b = [sum(x) / len(x) for x in ob]
+    stats["rate_a"] = sum(mean_a) / len(ids)
+    stats["rate_b"] = sum(mean_b) / len(ids)
+    stats["flipped_to_b_positive"] = [q for q, x, y in zip(ids, mean_a, mean_b) if y > x]
+    stats["flipped_to_b_negative"] = [q for q, x, y in zip(ids, mean_a, mean_b) if y < x]
+    return stats
+
+
+def compute_comparisons(records: list[dict], models: list[str], cells: list[str]) -> list[dict]:
+    """Hallucination, paired: every two models within a cell, every later cell against the first
+    within a model, and each answer before vs after trimming."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["model"], r["cell"]), []).append(r)
+    out = []
+
+    def add(kind, ga, gb, stats):
+        if stats is not None:
+            out.append({"kind": kind, "a": {"model": ga[0], "cell": ga[1]}, "b": {"model": gb[0], "cell": gb[1]},
+                        "metric": "hallucinated", **stats})
+
+    for cell in cells:
+        for ma, mb in combinations(models, 2):
+            add("model", (ma, cell), (mb, cell), compare_groups(groups.get((ma, cell), []), groups.get((mb, cell), [])))
+    for model in models:
+        for cell in cells[1:]:
+            add("cell", (model, cells[0]), (model, cell),
+                compare_groups(groups.get((model, cells[0]), []), groups.get((model, cell), [])))
+        for cell in cells:
+            rows = groups.get((model, cell), [])
+            if any(r.get("stop_fired") for r in rows):
+                add("trim", (model, cell), (model, cell),
+                    compare_groups(rows, rows, lambda r: r.get("untrimmed", r)["hallucinated"], lambda r: r["hallucinated"]))
+    return out

@@ -126,18 +126,18 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
         assert it["prompt_hash"] == other["prompt_hash"] and len(it["retrieved"]) == 3
         assert it["answer"] and it["error"] is None
     comparison = json.loads((run_dir / "comparison.json").read_text())
-    assert comparison["schema_version"] == 1
-    assert comparison["metrics"]["base"]["refused_exact"] == 3  # the three queued refusals
-    assert comparison["metrics"]["v1"]["refused_exact"] == 0
-    assert comparison["metrics"]["base"]["n"] == N_STARTER and comparison["eval_set"]["n"] == N_STARTER
-    assert comparison["config"]["k"] == 3 and (run_dir / "config.yaml").is_file()
+    assert comparison["schema_version"] == 2
+    assert comparison["metrics"]["base"]["greedy"]["refused_exact"] == 3  # the three queued refusals
+    assert comparison["metrics"]["v1"]["greedy"]["refused_exact"] == 0
+    assert comparison["metrics"]["base"]["greedy"]["n"] == N_STARTER and comparison["eval_set"]["n"] == N_STARTER
+    assert comparison["config"]["k"] == 3 and (run_dir / "experiment.yaml").is_file()
     answerable = sum(1 for line in STARTER.read_text().splitlines() if '"answerable": true' in line)
     retrieval = comparison["retrieval"]
     assert retrieval["k"] == 3 and retrieval["n"] == answerable and 0 <= retrieval["hit_at_k"] <= 1
     assert set(retrieval["by_category"]) >= {"numeric_limit", "time_period"}
     assert "Retrieval (hybrid, the same for every model): hit@3" in md_path.read_text()
     # Every answer is scored: the grid accounts for every item, the queued refusals among them.
-    base = comparison["metrics"]["base"]
+    base = comparison["metrics"]["base"]["greedy"]
     grid = base["refusal_grid"]
     assert sum(grid.values()) == N_STARTER and grid["correct_refusal"] + grid["needless_refusal"] == 3
     unanswerable = N_STARTER - answerable
@@ -147,6 +147,7 @@ def test_eval_with_scripted_backend_writes_items_and_comparison(tmp_path, sfip_i
     assert {"verdict", "score", "spans", "claims", "grid", "hallucinated", "correctness"} <= set(scored_item)
     assert "## Hallucination" in md_path.read_text()
     assert f"| base | {N_STARTER} | 0 | {N_STARTER - 3} | 3 |" in md_path.read_text()
+    assert f"{2 * N_STARTER} generated, 0 from cache" in result.stderr
 
 
 def test_eval_with_a_tiny_model_folder(tmp_path, sfip_index, tiny_model_dir):
@@ -161,8 +162,10 @@ def test_eval_with_a_tiny_model_folder(tmp_path, sfip_index, tiny_model_dir):
     assert sorted(it["batch_size"] for it in items) == [1, 3, 3, 3]
     comparison = json.loads((run_dir / "comparison.json").read_text())
     assert comparison["models"]["base"]["backend_info"]["dtype"] == "float32"
-    assert comparison["metrics"]["base"]["tokens_per_s"] > 0
-    assert "hallucination_rate" not in comparison["metrics"]["base"] and "grid" not in items[0]
+    # A flag that changes the preset shows in the cell's name.
+    assert list(comparison["cells"]) == ["greedy[max_new_tokens=4]"]
+    assert comparison["metrics"]["base"]["greedy[max_new_tokens=4]"]["tokens_per_s"] > 0
+    assert "hallucination_rate" not in comparison["metrics"]["base"]["greedy[max_new_tokens=4]"] and "grid" not in items[0]
     assert "was not scored (--no-score)" in (run_dir / "comparison.md").read_text()
 
 
@@ -183,7 +186,7 @@ def test_a_model_that_fails_to_load_is_recorded_as_failed(tmp_path, sfip_index, 
     items = [json.loads(line) for line in (run_dir / "items.jsonl").read_text().splitlines()]
     assert len(items) == 3 and all(it["error"] and it["finish_reason"] == "error" for it in items)
     comparison = json.loads((run_dir / "comparison.json").read_text())
-    assert comparison["metrics"]["broken"]["n_failed"] == 3
+    assert comparison["metrics"]["broken"]["greedy"]["n_failed"] == 3
     assert "broken failed to load" in (run_dir / "comparison.md").read_text()
 
 

@@ -48,8 +48,11 @@ def test_build_train_eval(tmp_path, sfip_index, tiny_model_dir, small_set):
                     tiny_model_dir, "--split", "dev", "--max-new-tokens", "3", "--no-score", "--dtype", "float32")
     assert evaluated.exit_code == 0, evaluated.output
     comparison = json.loads((tmp_path / evaluated.stdout.strip()).with_name("comparison.json").read_text())
-    assert set(comparison["metrics"]) == {"base", "v2"} and comparison["metrics"]["v2"]["n_failed"] == 0
+    assert set(comparison["metrics"]) == {"base", "v2"} and comparison["metrics"]["v2"]["greedy[max_new_tokens=3]"]["n_failed"] == 0
     assert comparison["models"]["v2"]["spec"]["adapter_dir"].endswith("adapters/v2")
+    # v2 ran on the base model already loaded for `base`: its adapter was added, not the model reloaded.
+    assert comparison["models"]["v2"]["backend_info"]["adapter"] == "v2"
+    assert comparison["models"]["base"]["backend_info"]["adapter"] is None
 
 
 @pytest.mark.parametrize("args,message", [

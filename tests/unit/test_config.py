@@ -8,21 +8,25 @@ from harness.errors import HarnessError
 
 def test_defaults_then_yaml_then_flags(tmp_path):
     path = tmp_path / "exp.yaml"
-    path.write_text("k: 3\nmodels: [base, v1]\ndecoding:\n  temperature: 0.7\n  max_new_tokens: 64\n", encoding="utf-8")
-    cfg = load_config(EvalConfig, path, {"k": None, "decoding.max_new_tokens": 32, "batch_size": 2})
+    path.write_text("k: 3\nmodels: [base, v1]\ndecoding: [seed-default]\n"
+                    "decoding_overrides:\n  temperature: 0.7\n  max_new_tokens: 64\n", encoding="utf-8")
+    cfg = load_config(EvalConfig, path, {"k": None, "decoding_overrides.max_new_tokens": 32, "batch_size": 2})
     assert cfg.k == 3  # from YAML; the flag was not given
-    assert cfg.models == ("base", "v1")
-    assert cfg.decoding == DecodingConfig(temperature=0.7, max_new_tokens=32)  # flag beats YAML
+    assert cfg.models == ("base", "v1") and cfg.decoding == ("seed-default",)
+    assert cfg.decoding_overrides.given() == {"temperature": 0.7, "max_new_tokens": 32}  # flag beats YAML
     assert cfg.batch_size == 2
     assert cfg.eval_set == EvalConfig().eval_set  # default
 
 
 def test_unknown_key_is_reported_at_its_line(tmp_path):
     path = tmp_path / "exp.yaml"
-    path.write_text("k: 3\ndecoding:\n  temprature: 0.1\n", encoding="utf-8")
+    path.write_text("k: 3\ndecoding_overrides:\n  temprature: 0.1\n", encoding="utf-8")
     with pytest.raises(HarnessError) as e:
         load_config(EvalConfig, path)
-    assert str(e.value).startswith(f"{path}:3: unknown key 'decoding.temprature'")
+    assert str(e.value).startswith(f"{path}:3: unknown key 'decoding_overrides.temprature'")
+    path.write_text("presets:\n  mine:\n    top_p: 0.9\n    top_k: many\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match=r":4: 'presets.mine.top_k' must be an integer"):
+        load_config(EvalConfig, path)
 
 
 def test_wrong_type_and_bad_value(tmp_path):
@@ -30,8 +34,11 @@ def test_wrong_type_and_bad_value(tmp_path):
     path.write_text("k: five\n", encoding="utf-8")
     with pytest.raises(HarnessError, match=r":1: 'k' must be an integer"):
         load_config(EvalConfig, path)
-    path.write_text("decoding:\n  temperature: -1\n", encoding="utf-8")
-    with pytest.raises(HarnessError, match="temperature must be >= 0"):
+    path.write_text("decoding_overrides:\n  temperature: -1\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match="decoding_overrides: temperature must be >= 0"):
+        load_config(EvalConfig, path)
+    path.write_text("presets:\n  mine: {do_sample: true, temperature: 0}\n", encoding="utf-8")
+    with pytest.raises(HarnessError, match="presets.mine: sampling needs temperature > 0"):
         load_config(EvalConfig, path)
     path.write_text("k: [1\n", encoding="utf-8")
     with pytest.raises(HarnessError, match="invalid YAML"):
