@@ -76,10 +76,11 @@ def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
     return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit))
 
 
-def stores(cfg: EvalConfig, run: RunDir) -> tuple[JsonlStore, JsonlStore]:
-    """The generation and score caches: shared across runs, or the run's own with cache off."""
+def stores(cfg: EvalConfig, run: RunDir) -> tuple[JsonlStore, JsonlStore, JsonlStore]:
+    """The generation, score and retrieval caches: shared across runs, or the run's own with cache off."""
     root = Path(cfg.cache_dir or Path(cfg.results_dir) / ".cache") if cfg.cache else run.path
-    return JsonlStore(root / "generations.jsonl"), JsonlStore(root / "scores.jsonl")
+    return (JsonlStore(root / "generations.jsonl"), JsonlStore(root / "scores.jsonl"),
+            JsonlStore(root / "hits.jsonl"))
 
 
 def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = None,
@@ -104,18 +105,18 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
             run.save_config(cfg)
         run.set_status("running", run_id=run.run_id)
         echo(f"run folder: {run.path}")
+        gen_store, score_store, hit_store = stores(cfg, run)
         if run.file("retrieval.jsonl").is_file():
             questions = load_saved_questions(run.file("retrieval.jsonl"))
             retrieval = read_json(run.file("retrieval.json"))
         else:
-            questions, metrics = retrieve(items, retriever, cfg.k)
-            manifest = Path(cfg.index) / "manifest.json"
+            index_sha = sha256_file(Path(cfg.index) / "manifest.json")
+            questions, metrics = retrieve(items, retriever, cfg.k, hit_store, index_sha)
             retrieval = {"metrics": metrics, "index": {
                 "path": str(cfg.index), "embedder": retriever.index.manifest["embedder"]["name"],
-                "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": sha256_file(manifest)}}
+                "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": index_sha}}
             atomic_write_json(run.file("retrieval.json"), retrieval)
             save_questions(run.file("retrieval.jsonl"), questions)
-        gen_store, score_store = stores(cfg, run)
         records = plan_records(questions, plan.specs, plan.cells)
         models_info: dict[str, dict] = {}
         counts = generate(records, questions, plan.specs, plan.cells, cfg, plan.options, gen_store, make_bar, models_info)
@@ -179,7 +180,7 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
         run.save_config(cfg)
         counts = GenerationCounts(from_cache=len(records))
         echo(counts.line())  # rescoring never generates: every answer comes from the run itself
-        _, score_store = stores(cfg, run)
+        _, score_store, _ = stores(cfg, run)
         comparison = finish(run, cfg, plan, questions, records, read_json(run.file("retrieval.json")),
                             previous["models"], GenerationCounts(**previous["generation"]), score_store)
     return EvalRun(run.path, comparison, counts)

@@ -2,12 +2,15 @@
 
 Queued replies come first (`enqueue`); with none queued it answers with the first sentence of
 the first clause it was given, or the refusal sentence when it was given no clause. Every
-request it saw is kept in `history`.
+request it saw is kept in `history`. HARNESS_SCRIPTED_DELAY (seconds per request) makes it
+slow enough for a test to kill a run half way.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections import deque
 from typing import Any, Sequence
 
@@ -47,6 +50,7 @@ class ScriptedBackend:
         return re.split(r"(?<=[.?!])\s", paragraphs[0], maxsplit=1)[0]
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        time.sleep(float(os.environ.get("HARNESS_SCRIPTED_DELAY", "0")) * len(requests))
         out = []
         for r in requests:
             self.history.append(r)

@@ -4,6 +4,7 @@ the prompts the run started with."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from harness.config import EvalConfig
 from harness.errors import HarnessError
 from harness.eval_set import EvalItem, load_eval_set, parse_item
 from harness.io import atomic_write_text, iter_jsonl
+from harness.experiment.store import JsonlStore, cache_key
 from harness.prompts import Clause, build_messages, prompt_hash
 
 
@@ -46,11 +48,31 @@ def make_question(item: EvalItem, hits: list[dict]) -> Question:
     return Question(item, hits, messages, prompt_hash(messages))
 
 
-def retrieve(items: list[EvalItem], retriever, k: int) -> tuple[list[Question], dict | None]:
-    """Every question's top-k clauses, and retrieval metrics where the set has evidence spans."""
+def retrieve(items: list[EvalItem], retriever, k: int, store: JsonlStore | None = None,
+             index_sha: str = "") -> tuple[list[Question], dict | None]:
+    """Every question's top-k clauses, and retrieval metrics where the set has evidence spans.
+    With a store, hits are cached by (index manifest, retrieval settings, k, question), so a
+    rerun neither loads the embedder nor embeds a question."""
     from retrieval.metrics import evaluate_hits
+    from retrieval.search import Hit
 
-    hits = retriever.search([it.question for it in items], k)
+    settings = dataclasses.asdict(retriever.config)
+    keys = [cache_key({"index": index_sha, "retrieval": settings, "k": k, "question": it.question}) for it in items]
+    by_id = {c.chunk_id: c for c in retriever.index.chunks}
+    hits: list[list | None] = [None] * len(items)
+    if store is not None and index_sha:
+        for i, key in enumerate(keys):
+            cached = store.get(key)
+            if cached is not None and all(h["chunk_id"] in by_id for h in cached):
+                hits[i] = [Hit(by_id[h["chunk_id"]], h["score"], h["rank"], h.get("sources", {})) for h in cached]
+    missing = [i for i, h in enumerate(hits) if h is None]
+    if missing:
+        found = retriever.search([items[i].question for i in missing], k)
+        for i, its in zip(missing, found):
+            hits[i] = its
+        if store is not None and index_sha:
+            store.put_many((keys[i], [{"chunk_id": h.chunk.chunk_id, "score": h.score, "rank": h.rank,
+                                       "sources": h.sources} for h in hits[i]]) for i in missing)
     metrics = evaluate_hits(items, hits, retriever.index.chunks, k) \
         if any(it.answerable and it.evidence for it in items) else None
     questions = [make_question(it, [h.to_record(with_text=True) for h in its]) for it, its in zip(items, hits)]

@@ -111,3 +111,67 @@ def test_bundled_model_is_converted_once_to_safetensors(smollm_dir, session_home
     config = json.loads((smollm_dir / "config.json").read_text())
     assert "quantization_config" not in config
     assert materialize_bundled("smollm2-135m", session_home) == smollm_dir  # reused, not converted again
+
+
+def _adapter(tmp_path, tiny_model_dir, name, seed):
+    """A LoRA adapter with random (non-zero) weights, so it visibly changes the answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"],
+                                            init_lora_weights=False))
+    out = tmp_path / name
+    peft.save_pretrained(out, safe_serialization=True)
+    return ModelSpec(name, str(tiny_model_dir), adapter_dir=str(out))
+
+
+def test_switching_adapters_on_one_base_equals_loading_each(tmp_path, tiny_model_dir):
+    specs = [ModelSpec("base", str(tiny_model_dir)), _adapter(tmp_path, tiny_model_dir, "a1", 1),
+             _adapter(tmp_path, tiny_model_dir, "a2", 2)]
+    reqs = _requests(3, max_new_tokens=8)
+    fresh = {}
+    for spec in specs:
+        backend = HFBackend(spec, FP32)
+        fresh[spec.name] = [g.text for g in backend.generate(reqs)]
+        backend.close()
+    assert fresh["a1"] != fresh["base"] and fresh["a2"] != fresh["a1"]  # the adapters do change answers
+    backend = HFBackend(specs[0], FP32)
+    for spec in [specs[1], specs[2], specs[0], specs[1]]:
+        assert backend.switch(spec)
+        assert [g.text for g in backend.generate(reqs)] == fresh[spec.name], spec.name
+        assert backend.info()["adapter"] == (None if spec.name == "base" else spec.name)
+    assert not backend.switch(ModelSpec("other", "smollm2-135m"))  # another base cannot be switched to
+    backend.close()
+
+
+def test_sampled_answers_depend_only_on_their_own_seed(tiny_model_dir):
+    backend = HFBackend(ModelSpec("base", str(tiny_model_dir)), FP32)
+    sampling = DecodingConfig(max_new_tokens=8, do_sample=True, temperature=1.0, top_p=0.95, top_k=50)
+    reqs = [GenRequest(r.request_id, r.messages, decoding=sampling, seed=100 + i) for i, r in enumerate(_requests(4))]
+    batched = [g.text for g in backend.generate(reqs)]
+    singles = [backend.generate([r])[0].text for r in reversed(reqs)][::-1]
+    assert batched == singles  # neither the batch nor the order changes a sampled answer
+    reseeded = [GenRequest(r.request_id, r.messages, decoding=sampling, seed=r.seed + 1000) for r in reqs]
+    assert [g.text for g in backend.generate(reseeded)] != batched  # the seed does
+    greedy = [g.text for g in backend.generate(_requests(4, max_new_tokens=8))]
+    assert greedy != batched
+    backend.close()
+
+
+def test_stop_strings_end_generation(tiny_model_dir):
+    backend = HFBackend(ModelSpec("base", str(tiny_model_dir)), FP32)
+    sampling = DecodingConfig(max_new_tokens=24, do_sample=True, temperature=1.0)  # greedy repeats newlines here
+    req = GenRequest("q", _requests(1)[0].messages, decoding=sampling, seed=7)
+    full = backend.generate([req])[0]
+    # A word from the middle of the (random) answer.
+    words = [w for w in full.text.split() if w.isascii() and len(w) > 3]
+    assert words, full.text
+    stop = words[len(words) // 2]
+    assert full.text.index(stop) > 0
+    stopped = backend.generate([GenRequest("q", req.messages, decoding=sampling, seed=7, stop_strings=(stop,))])[0]
+    assert stopped.finish_reason == "stop_string" and stopped.text.endswith(stop)
+    assert full.text.startswith(stopped.text) and len(stopped.text) < len(full.text)
+    backend.close()

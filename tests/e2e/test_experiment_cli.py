@@ -1,0 +1,121 @@
+"""The experiment commands end to end on the scripted backend: presets, trimming, compare,
+rescore, sweep, stops suggest, ask."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.backends.scripted import ScriptedBackend
+from harness.cli import cli
+from tests.conftest import STARTER
+
+LOOP = "The policy does not say. The policy does not say. The policy does not say."
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def two_cell_run(tmp_path, sfip_index) -> Path:
+    ScriptedBackend.pending.extend([LOOP] * 3)  # three looping answers, the rest answer from clause [1]
+    result = run("eval", "--backend", "scripted", "--models", "base", "--decoding", "greedy", "seed-optimized",
+                 "--eval-set", STARTER, "--index", sfip_index, "--limit", "6", "--results-dir", tmp_path / "results")
+    assert result.exit_code == 0, result.output
+    assert "12 generated, 0 from cache" in result.stderr
+    return Path(result.stdout.strip().splitlines()[-1]).parent
+
+
+def test_list_presets():
+    result = run("eval", "--list-presets")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.output.splitlines() if not line.startswith(" ")] == \
+        ["greedy", "seed-default", "seed-optimized"]
+
+
+def test_loops_are_trimmed_and_both_answers_kept(two_cell_run):
+    items = [json.loads(line) for line in (two_cell_run / "items.jsonl").read_text().splitlines()]
+    looped = [r for r in items if r["raw_answer"] == LOOP]
+    assert len(looped) == 3
+    for r in looped:
+        assert r["answer"] == "The policy does not say." and r["refused_exact"]
+        assert r["stop_fired"]["rule"] == "repetition" and r["stop_fired"]["offset"] == 25
+        assert {"verdict", "hallucinated"} <= set(r["untrimmed"])
+    assert all(r["stop_fired"] is None and r["answer"] == r["raw_answer"].strip() for r in items if r["raw_answer"] != LOOP)
+    comparison = json.loads((two_cell_run / "comparison.json").read_text())
+    fired = sum(m.get("stop_rules", {}).get("repetition", 0) for m in comparison["metrics"]["base"].values())
+    assert fired == 3
+    assert list(comparison["cells"]) == ["greedy", "seed-optimized"]
+    assert {c["kind"] for c in comparison["comparisons"]} >= {"cell", "trim"}
+    md = (two_cell_run / "comparison.md").read_text()
+    assert "Stop rules that cut answers" in md and "| base · greedy |" in md
+
+
+def test_compare_one_run_two_cells(two_cell_run):
+    result = run("compare", two_cell_run)
+    assert result.exit_code == 0, result.output
+    assert "# Before / after: `greedy` → `seed-optimized`" in result.output
+    assert "| base |" in result.output and "question(s) stopped hallucinating" in result.output
+    as_json = json.loads(run("compare", two_cell_run, "--json").output)
+    paired = as_json["models"][0]["paired"]
+    assert as_json["a"]["cell"] == "greedy" and paired["n"] == 6 and "note" in paired
+    bad = run("compare", two_cell_run, "--cell-b", "nope")
+    assert bad.exit_code == 2 and "has no cell 'nope' (it has: greedy, seed-optimized)" in bad.stderr
+
+
+def test_compare_two_runs_needs_a_cell_when_a_run_has_several(two_cell_run, tmp_path, sfip_index):
+    other = run("eval", "--backend", "scripted", "--models", "base", "--eval-set", STARTER, "--index", sfip_index,
+                "--limit", "6", "--results-dir", tmp_path / "results")
+    other_dir = Path(other.stdout.strip().splitlines()[-1]).parent
+    assert "6 from cache" in other.stderr  # greedy answers of the first run are reused
+    refused = run("compare", two_cell_run, other_dir)
+    assert refused.exit_code == 2 and "choose one with --cell-a" in refused.stderr
+    ok = run("compare", two_cell_run, other_dir, "--cell-a", "seed-optimized")
+    assert ok.exit_code == 0 and "`seed-optimized` → `greedy`" in ok.output
+
+
+def test_rescore_without_trimming_generates_nothing(two_cell_run):
+    result = run("rescore", two_cell_run, "--no-trim")
+    assert result.exit_code == 0, result.output
+    assert "0 generated, 12 from cache" in result.stderr
+    items = [json.loads(line) for line in (two_cell_run / "items.jsonl").read_text().splitlines()]
+    assert all(r["answer"] == r["raw_answer"].strip() and r["stop_fired"] is None for r in items)
+    comparison = json.loads((two_cell_run / "comparison.json").read_text())
+    assert all(not m["stop_rules"] for m in comparison["metrics"]["base"].values())
+    assert "repetition: false" in (two_cell_run / "experiment.yaml").read_text()
+
+
+def test_stops_suggest_lists_the_loop(two_cell_run):
+    result = run("stops", "suggest", two_cell_run, "--json")
+    assert result.exit_code == 0, result.output
+    found = {s["phrase"]: s for s in json.loads(result.output)}
+    assert found["The policy"]["count"] == 3 and found["The policy"]["kind"] == "repetition"
+
+
+def test_sweep_tabulates_each_cell(tmp_path, sfip_index):
+    result = run("sweep", "--backend", "scripted", "--models", "base", "--grid", "temperature=0.1,0.7",
+                 "--eval-set", STARTER, "--index", sfip_index, "--limit", "4", "--results-dir", tmp_path / "results")
+    assert result.exit_code == 0, result.output
+    assert "## Sweep" in result.stderr
+    assert "| greedy[temperature=0.1] | base |" in result.stderr and "| greedy[temperature=0.7] | base |" in result.stderr
+    bad = run("sweep", "--backend", "scripted", "--grid", "temperature", "--results-dir", tmp_path / "r2")
+    assert bad.exit_code == 2 and "--grid takes SETTING=V1,V2" in bad.stderr and not (tmp_path / "r2").exists()
+
+
+def test_ask_prints_clauses_answer_and_verdict(sfip_index):
+    ScriptedBackend.pending.append("You have 60 days. Ich möchte mehr wissen.")
+    result = run("ask", "How long do I have to send a proof of loss?", "--backend", "scripted", "--index", sfip_index)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Retrieved clauses:" in out and "  [1] " in out and "[5] " in out
+    assert "Raw answer" in out and "by rule 'script_switch'" in out
+    assert "Answer (base):\n  You have 60 days." in out and "Verdict: " in out
