@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from harness.backends.base import BackendOptions, backend_registry
+from harness.backends.base import BackendOptions
 from harness.config import EvalConfig, to_dict
 from harness.errors import HarnessError
-from harness.experiment.generate import GenerationCounts, eval_dtype, generate, plan_records
-from harness.experiment.plan import Cell, build_cells
+from harness.experiment.generate import GenerationCounts, generate, plan_records
+from harness.experiment.plan import Plan, build_cells, check_plan
 from harness.experiment.retrieve import Question, load_questions, load_saved_questions, retrieve, save_questions
 from harness.experiment.rundir import RunDir
 from harness.experiment.score import score_records
 from harness.experiment.store import JsonlStore
 from harness.experiment.trim import trim_records
 from harness.io import atomic_write_json, atomic_write_text, read_json, read_jsonl, sha256_file
-from harness.models import ModelSpec, get_model
+from harness.models import ModelSpec
 from harness.provenance import provenance
 from harness.results.render import to_markdown
 from harness.results.schema import SCHEMA_VERSION, compute_comparisons, compute_metrics
@@ -54,26 +54,6 @@ class EvalRun:
     @property
     def markdown_path(self) -> Path:
         return self.run_dir / "comparison.md"
-
-
-@dataclass(frozen=True)
-class Plan:
-    cfg: EvalConfig
-    specs: list[ModelSpec]
-    cells: list[Cell]
-    options: BackendOptions
-
-
-def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
-    """Every name and file resolved, every model checked, before anything is written."""
-    backend_cls = backend_registry.get(cfg.backend)  # unknown names raise with the known ones
-    cells = build_cells(cfg)
-    specs = [get_model(name, cfg.base_model, registry_path) for name in dict.fromkeys(cfg.models)]
-    for spec in specs:
-        # A backend may check (and prepare, e.g. convert a bundled model) what it will load.
-        getattr(backend_cls, "prepare", lambda s: None)(spec)
-    dtype = eval_dtype(cfg.dtype, cfg.device) if cfg.backend == "hf" else cfg.dtype
-    return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit))
 
 
 def stores(cfg: EvalConfig, run: RunDir) -> tuple[JsonlStore, JsonlStore, JsonlStore]:

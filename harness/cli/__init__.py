@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -39,6 +40,8 @@ def _quiet_libraries() -> None:
     # Offline by default: nothing here may reach a model hub unless the user says so.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Deprecation notices about transformers' own internals (peft calls them) are not the user's business.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     for name in ("bitsandbytes", "transformers", "sentence_transformers", "huggingface_hub", "faiss", "bm25s"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:

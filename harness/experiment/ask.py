@@ -10,7 +10,7 @@ from harness.backends.base import GenRequest
 from harness.config import EvalConfig
 from harness.eval_set import EvalItem
 from harness.experiment.generate import ModelLoader, generation_stops
-from harness.experiment.plan import build_cells, request_seed
+from harness.experiment.plan import build_cells, check_plan, request_seed
 from harness.experiment.retrieve import Question, make_question
 from harness.experiment.score import grid_cell
 from harness.trimming import trim
@@ -31,7 +31,6 @@ class Asker:
     """Holds the retriever, the model and the scorer for a series of questions."""
 
     def __init__(self, cfg: EvalConfig, registry_path: Path = Path("models.json")):
-        from harness.evaluate import check_plan
         from retrieval.search import Retriever
 
         self.cfg = cfg

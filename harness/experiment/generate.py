@@ -33,17 +33,6 @@ GEN_FIELDS = ("raw_answer", "prompt_tokens", "completion_tokens", "finish_reason
 TIMING_FIELDS = ("run_id", "batch_seconds", "batch_size", "batch_id", "from_cache")
 
 
-def eval_dtype(dtype: str, device: str) -> str:
-    """`auto` for experiments: float32 on CPU, where answers were measured not to change with the
-    batch size (bf16 ones do); bf16 (fp16 without bf16) on GPUs, recorded in the cache key."""
-    if dtype != "auto":
-        return dtype
-    from harness.backends.hf import pick_device, pick_dtype
-
-    resolved = pick_device(device)
-    return "float32" if resolved == "cpu" else str(pick_dtype("auto", resolved)).replace("torch.", "")
-
-
 def plan_records(questions: Sequence[Question], specs: Sequence[ModelSpec], cells: Sequence[Cell]) -> list[dict]:
     """One record per model x cell x repeat x question, in that order (the order of items.jsonl)."""
     records = []
@@ -91,18 +80,21 @@ class ModelLoader:
         self.backend_name = backend
         self.options = options
         self.current = None
+        self.current_spec: ModelSpec | None = None
 
     def get(self, spec: ModelSpec):
-        if self.current is not None and getattr(self.current, "switch", lambda s: False)(spec):
+        if self.current is not None and (spec == self.current_spec or getattr(self.current, "switch", lambda s: False)(spec)):
+            self.current_spec = spec
             return self.current
         self.close()
         self.current = create_backend(self.backend_name, spec, self.options)
+        self.current_spec = spec
         return self.current
 
     def close(self) -> None:
         if self.current is not None:
             self.current.close()
-            self.current = None
+            self.current = self.current_spec = None
 
 
 def generate(records: list[dict], questions: Sequence[Question], specs: Sequence[ModelSpec], cells: Sequence[Cell],

@@ -1,5 +1,5 @@
-"""Plan an experiment: decoding presets, sweeps and repeats -> cells; cells x models x questions
--> the jobs to run. Presets are data (presets.yaml), not code."""
+"""Plan an experiment: decoding presets, sweeps and repeats -> cells; the models and backend
+options, checked before anything is written. Presets are data (presets.yaml), not code."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from harness.config import DecodingConfig, EvalConfig, apply_decoding, build_config, DecodingOverrides
+from harness.backends.base import BackendOptions, backend_registry
+from harness.config import DecodingConfig, DecodingOverrides, EvalConfig, apply_decoding, build_config
 from harness.errors import HarnessError
 from harness.io import content_hash
+from harness.models import ModelSpec, get_model
 from harness.registry import unknown_name_message
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
@@ -123,3 +125,34 @@ def describe_presets(cfg: EvalConfig | None = None) -> str:
             what += f", no_repeat_ngram_size {d.no_repeat_ngram_size}"
         lines.append(f"{name:<16} {what}\n{'':<16} {preset.description}")
     return "\n".join(lines)
+
+
+def eval_dtype(dtype: str, device: str) -> str:
+    """`auto` for experiments: float32 on CPU, where answers were measured not to change with the
+    batch size (bf16 ones do); bf16 (fp16 without bf16) on GPUs, recorded in the cache key."""
+    if dtype != "auto":
+        return dtype
+    from harness.backends.hf import pick_device, pick_dtype
+
+    resolved = pick_device(device)
+    return "float32" if resolved == "cpu" else str(pick_dtype("auto", resolved)).replace("torch.", "")
+
+
+@dataclass(frozen=True)
+class Plan:
+    cfg: EvalConfig
+    specs: list[ModelSpec]
+    cells: list[Cell]
+    options: BackendOptions
+
+
+def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
+    """Every name and file resolved, every model checked, before anything is written."""
+    backend_cls = backend_registry.get(cfg.backend)  # unknown names raise with the known ones
+    cells = build_cells(cfg)
+    specs = [get_model(name, cfg.base_model, registry_path) for name in dict.fromkeys(cfg.models)]
+    for spec in specs:
+        # A backend may check (and prepare, e.g. convert a bundled model) what it will load.
+        getattr(backend_cls, "prepare", lambda s: None)(spec)
+    dtype = eval_dtype(cfg.dtype, cfg.device) if cfg.backend == "hf" else cfg.dtype
+    return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit))

@@ -119,3 +119,39 @@ def test_ask_prints_clauses_answer_and_verdict(sfip_index):
     assert "Retrieved clauses:" in out and "  [1] " in out and "[5] " in out
     assert "Raw answer" in out and "by rule 'script_switch'" in out
     assert "Answer (base):\n  You have 60 days." in out and "Verdict: " in out
+
+
+def test_a_failed_answer_is_recorded_then_retried_by_the_next_run(tmp_path, sfip_index, monkeypatch):
+    from harness.backends.base import Generation
+
+    original = ScriptedBackend.generate
+    failing = {"on": True}
+
+    def flaky(self, requests):
+        out = original(self, requests)
+        if failing["on"]:
+            out = [Generation(text="", finish_reason="error", error="RuntimeError: out of memory")
+                   if r.request_id == "dw-011" else g for r, g in zip(requests, out)]
+        return out
+
+    monkeypatch.setattr(ScriptedBackend, "generate", flaky)
+    args = ["eval", "--backend", "scripted", "--models", "base", "--eval-set", STARTER, "--index", sfip_index,
+            "--limit", "5", "--results-dir", tmp_path / "results"]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert "4 generated, 0 from cache" in first.stderr and "1 item(s) failed" in first.stderr
+    items = [json.loads(line) for line in (Path(first.stdout.strip().splitlines()[-1]).parent / "items.jsonl").read_text().splitlines()]
+    failed = [r for r in items if r["error"]]
+    assert len(items) == 5 and [r["item_id"] for r in failed] == ["dw-011"] and "grid" not in failed[0]
+    failing["on"] = False
+    second = run(*args)
+    assert "1 generated, 4 from cache" in second.stderr and "item(s) failed" not in second.stderr
+
+
+def test_chat_answers_until_an_empty_line(sfip_index):
+    ScriptedBackend.pending.extend(["Within 60 days.", "The policy does not say."])
+    result = CliRunner().invoke(cli, ["chat", "--backend", "scripted", "--index", str(sfip_index)],
+                                input="How long for a proof of loss?\nIs my cat covered?\n\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Retrieved clauses:") == 2
+    assert "Answer (base):\n  Within 60 days." in result.output and "Verdict: refused" in result.output

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import DecodingConfig, EvalConfig, IndexConfig, load_config, to_dict
+from harness.config import EvalConfig, IndexConfig, load_config, to_dict
 from harness.errors import HarnessError
 
 
