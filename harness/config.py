@@ -178,6 +178,7 @@ class EvalConfig:
     """`harness eval`: every model answers every question over the same retrieved clauses."""
 
     models: tuple[str, ...] = field(default=("base",), metadata={"help": "Model names to evaluate: 'base' or names registered in models.json."})
+    skip_unregistered: bool = field(default=False, metadata={"help": "Leave out (with a warning) models that are not registered instead of stopping; for shared experiment files."})
     eval_set: str = field(default=DEFAULT_EVAL_SET, metadata={"help": "Eval-set JSONL file (schema in README)."})
     index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`."})
     k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})

@@ -75,6 +75,8 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
         cfg = run.load_config()
     assert cfg is not None
     plan = check_plan(cfg, registry_path)
+    if plan.skipped:
+        echo(f"skipping model(s) not registered in {registry_path}: {', '.join(plan.skipped)}")
     questions: list[Question] | None = None
     if resume is None:
         items = load_questions(cfg)

@@ -193,7 +193,7 @@ def _comparison_note(value: float, ci: list[float], n: int, only_a: int, only_b:
     ci_text = f"95% CI [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
     if significant:
         direction = "lower" if value < 0 else "higher"
-        return f"b is {100 * abs(value):.1f} points {direction} ({ci_text}, McNemar p {_fmt_p(p)})."
+        return f"B is {100 * abs(value):.1f} points {direction} ({ci_text}, McNemar p {_fmt_p(p)})."
     ci_has_zero = ci[0] <= 0 <= ci[1]
     if ci_has_zero and p >= alpha:
         head = f"within noise: the {ci_text} points includes 0 (McNemar p {_fmt_p(p)})"

@@ -109,7 +109,7 @@ def _echo(line: str) -> None:
 @cli.command("eval", cls=greedy("--models", "--decoding"))
 @experiment_options
 @click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Finish an interrupted run in its own folder (its experiment.yaml is used; other flags are ignored).")
+              help="Finish an interrupted run in its own folder, as its experiment.yaml says (no other flags).")
 @click.option("--list-presets", is_flag=True, help="List the decoding presets and exit.")
 def eval_cmd(resume, list_presets, **opts) -> None:
     """Answer every eval question with every model and decoding preset over the same retrieved clauses.
@@ -147,6 +147,13 @@ def eval_cmd(resume, list_presets, **opts) -> None:
         cfg = load_config(EvalConfig, opts["config_path"]) if opts["config_path"] else None
         click.echo(describe_presets(cfg))
         return
+    if resume:
+        given = [name for name, value in opts.items() if name != "registry_path" and value not in (None, (), False)]
+        if given:
+            from harness.errors import HarnessError
+
+            raise HarnessError(f"--resume finishes the run as its experiment.yaml says; drop --{given[0].replace('_', '-')} "
+                               "(or start a new run with it)")
     cfg = None if resume else experiment_config(opts)
     run = run_eval(cfg, progress=_progress, registry_path=opts["registry_path"], resume=resume, echo=_echo)
     report(run)

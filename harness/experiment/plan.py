@@ -3,6 +3,7 @@ options, checked before anything is written. Presets are data (presets.yaml), no
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,7 +14,7 @@ from harness.backends.base import BackendOptions, backend_registry
 from harness.config import DecodingConfig, DecodingOverrides, EvalConfig, apply_decoding, build_config
 from harness.errors import HarnessError
 from harness.io import content_hash
-from harness.models import ModelSpec, get_model
+from harness.models import ModelSpec, get_model, load_model_registry
 from harness.registry import unknown_name_message
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
@@ -144,15 +145,25 @@ class Plan:
     specs: list[ModelSpec]
     cells: list[Cell]
     options: BackendOptions
+    skipped: list[str] = dataclasses.field(default_factory=list)  # models left out: not registered
 
 
 def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
     """Every name and file resolved, every model checked, before anything is written."""
     backend_cls = backend_registry.get(cfg.backend)  # unknown names raise with the known ones
     cells = build_cells(cfg)
-    specs = [get_model(name, cfg.base_model, registry_path) for name in dict.fromkeys(cfg.models)]
+    names = list(dict.fromkeys(cfg.models))
+    skipped: list[str] = []
+    if cfg.skip_unregistered:
+        registered = set(load_model_registry(Path(registry_path)))
+        skipped = [n for n in names if n != "base" and n not in registered]
+        names = [n for n in names if n not in skipped]
+        if not names:
+            raise HarnessError(f"none of the models {', '.join(cfg.models)} is registered in {registry_path}")
+    specs = [get_model(name, cfg.base_model, registry_path) for name in names]
     for spec in specs:
         # A backend may check (and prepare, e.g. convert a bundled model) what it will load.
         getattr(backend_cls, "prepare", lambda s: None)(spec)
     dtype = eval_dtype(cfg.dtype, cfg.device) if cfg.backend == "hf" else cfg.dtype
-    return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit))
+    return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit),
+                skipped)

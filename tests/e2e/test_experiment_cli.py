@@ -155,3 +155,25 @@ def test_chat_answers_until_an_empty_line(sfip_index):
     assert result.exit_code == 0, result.output
     assert result.output.count("Retrieved clauses:") == 2
     assert "Answer (base):\n  Within 60 days." in result.output and "Verdict: refused" in result.output
+
+
+def test_seed_experiment_file_runs_base_alone_without_adapters(tmp_path, sfip_index):
+    from tests.conftest import REPO
+
+    result = run("eval", "--config", REPO / "experiments" / "seed.yaml", "--backend", "scripted", "--eval-set", STARTER,
+                 "--index", sfip_index, "--limit", "3", "--results-dir", tmp_path / "results")  # no models.json here
+    assert result.exit_code == 0, result.output
+    assert "skipping model(s) not registered in models.json: v1, v2" in result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1]).parent
+    comparison = json.loads((run_dir / "comparison.json").read_text())
+    assert list(comparison["metrics"]) == ["base"] and list(comparison["cells"]) == ["seed-default", "seed-optimized"]
+    assert "6 generated, 0 from cache" in result.stderr
+    compared = run("compare", run_dir)
+    assert compared.exit_code == 0 and "`seed-default` → `seed-optimized`" in compared.output
+
+
+def test_resume_refuses_flags_that_would_change_the_experiment(two_cell_run):
+    refused = run("eval", "--resume", two_cell_run, "--temperature", "0.3")
+    assert refused.exit_code == 2 and "drop --temperature" in refused.stderr
+    again = run("eval", "--resume", two_cell_run)
+    assert again.exit_code == 0 and "0 generated, 12 from cache" in again.stderr

@@ -225,13 +225,13 @@ def test_paired_comparison_significant_note():
     out = paired_comparison(a, b)
     lo, hi = out["ci"]
     assert out["significant"] and hi < 0 and math.isclose(out["mcnemar_p"], 0.021484375)
-    assert out["note"] == f"b is 40.0 points lower (95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}], McNemar p = 0.021)."
+    assert out["note"] == f"B is 40.0 points lower (95% CI [{100 * lo:+.1f}, {100 * hi:+.1f}], McNemar p = 0.021)."
     # psi = 10/20 = 0.5, delta = 8/20 = 0.4, sqrt(psi - delta^2) = sqrt(0.34) = 0.583095:
     # (1.959964 * 0.707107 + 0.841621 * 0.583095)^2 / 0.16 = 1.876641^2 / 0.16 = 22.01 -> 23 > 20,
     # so significant and still flagged underpowered (the observed effect may be a lucky one).
     assert out["required_n"] == 23 and out["underpowered"]
     flipped = paired_comparison(b, a)
-    assert flipped["note"].startswith("b is 40.0 points higher (95% CI [+")
+    assert flipped["note"].startswith("B is 40.0 points higher (95% CI [+")
 
 
 def test_paired_comparison_large_clear_difference_is_not_underpowered():
@@ -242,7 +242,7 @@ def test_paired_comparison_large_clear_difference_is_not_underpowered():
     # (1.959964 * 0.670820 + 0.841621 * 0.497494)^2 / 0.2025 = 1.733481^2 / 0.2025 = 14.84 -> 15
     assert out["required_n"] == 15 and not out["underpowered"] and out["significant"]
     assert out["mcnemar_p"] == 2 / 2 ** 18
-    assert out["note"].startswith("b is 45.0 points lower (95% CI [") and out["note"].endswith("McNemar p < 0.001).")
+    assert out["note"].startswith("B is 45.0 points lower (95% CI [") and out["note"].endswith("McNemar p < 0.001).")
 
 
 def test_paired_comparison_within_noise_note():
