@@ -24,6 +24,19 @@ OPTION_KEYS = {
 }
 
 
+def model_options() -> list:
+    """Where the clauses come from and which weights answer: shared by eval, sweep, ask and chat."""
+    return [
+        config_option(EvalConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str)),
+        config_option(EvalConfig, "k", "--k", type=int),
+        config_option(EvalConfig, "base_model", "--base-model"),
+        config_option(EvalConfig, "backend", "--backend"),
+        config_option(EvalConfig, "dtype", "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
+        config_option(EvalConfig, "device", "--device"),
+        config_option(EvalConfig, "load_in_4bit", "--load-in-4bit/--no-load-in-4bit"),
+    ]
+
+
 def experiment_options(f):
     """The flags shared by `eval` and `sweep` (each also a key of the --config YAML file)."""
     decorators = [
@@ -32,13 +45,7 @@ def experiment_options(f):
         config_option(EvalConfig, "eval_set", "--eval-set", type=click.Path(dir_okay=False, path_type=str)),
         config_option(EvalConfig, "split", "--split", type=click.Choice(["train", "dev", "test"])),
         config_option(EvalConfig, "limit", "--limit", type=int),
-        config_option(EvalConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str)),
-        config_option(EvalConfig, "k", "--k", type=int),
-        config_option(EvalConfig, "base_model", "--base-model"),
-        config_option(EvalConfig, "backend", "--backend"),
-        config_option(EvalConfig, "dtype", "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
-        config_option(EvalConfig, "device", "--device"),
-        config_option(EvalConfig, "load_in_4bit", "--load-in-4bit/--no-load-in-4bit"),
+        *model_options(),
         config_option(EvalConfig, "batch_size", "--batch-size", type=int),
         config_option(EvalConfig, "repeats", "--repeats", type=int),
         config_option(DecodingConfig, "max_new_tokens", "--max-new-tokens", type=int),

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cli import cli
+from harness.cli.eval import model_options
 from harness.cli.options import config_option, greedy
 from harness.config import EvalConfig
 
@@ -46,7 +47,8 @@ def _asker(opts: dict):
 
     overrides = {"models": [opts["model"]], "decoding": [opts["decoding"]] if opts["decoding"] else None,
                  "index": opts["index"], "k": opts["k"], "base_model": opts["base_model"], "backend": opts["backend"],
-                 "dtype": opts["dtype"], "device": opts["device"], "score": opts["score"]}
+                 "dtype": opts["dtype"], "device": opts["device"], "load_in_4bit": opts["load_in_4bit"],
+                 "score": opts["score"]}
     return Asker(load_config(EvalConfig, opts["config_path"], overrides), opts["registry_path"])
 
 
@@ -54,12 +56,7 @@ def ask_options(f):
     for decorator in reversed([
         click.option("--model", default="base", show_default=True, help="'base' or a name registered in models.json."),
         config_option(EvalConfig, "decoding", "--decoding", metavar="PRESET"),
-        config_option(EvalConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str)),
-        config_option(EvalConfig, "k", "--k", type=int),
-        config_option(EvalConfig, "base_model", "--base-model"),
-        config_option(EvalConfig, "backend", "--backend"),
-        config_option(EvalConfig, "dtype", "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
-        config_option(EvalConfig, "device", "--device"),
+        *model_options(),
         config_option(EvalConfig, "score", "--score/--no-score"),
         click.option("--language", type=click.Choice(["auto", "en", "ko"]), default="auto", show_default=True,
                      help="Language of the question (auto: Korean when it has Hangul)."),
@@ -85,7 +82,7 @@ def ask_cmd(question, language, **opts) -> None:
     Example usage:
       harness ask "How long do I have to file a proof of loss?" --model v2
       harness ask "Is mold damage covered?" --model v2 --decoding seed-optimized
-      harness ask "보험금은 언제 지급되나요?" --index indexes/sfip_ko --mode bm25
+      harness ask "보험금은 언제 지급되나요?" --index indexes/sfip_ko       # Korean: BM25 ranks it
     """
     from harness.experiment.ask import format_answer
 
