@@ -114,33 +114,46 @@ def paraphrase(gold: str) -> str:
     return "According to the policy clauses, " + first if not first.startswith(("no.", "yes.", "No.", "Yes.")) else text
 
 
-def build() -> list[dict]:
+def question_contexts() -> tuple[dict[str, list[str]], dict[str, list]]:
+    """Each question's context as the calibration sets use it: for an answerable question the
+    chunks holding its evidence (in every form it cites) plus the next chunk of its first form;
+    for an unanswerable one the BM25 top three chunks. Also the chunks per form."""
     corpus = ROOT / "eval_sets" / "corpora" / "sfip"
     config = ChunkConfig()
     chunks = {doc: chunk_document(read_document(corpus / f"{doc}.txt"), doc, config) for doc in FORMS}
     everything = [c for doc in FORMS for c in chunks[doc]]
     bm25 = BM25Index([f"{c.metadata['breadcrumbs']}\n{c.text}" for c in everything])
+    out: dict[str, list[str]] = {}
+    for item in load_eval_set(ROOT / "eval_sets" / "sfip" / "questions.jsonl"):
+        if not item.answerable:
+            picked = [everything[i] for i, _ in bm25.search(item.question, 3)]
+        else:
+            picked = []
+            for doc in dict.fromkeys(ev.document_id for ev in item.evidence):
+                doc_chunks = chunks[doc]
+                keep = [i for i, c in enumerate(doc_chunks)
+                        if any(ev.document_id == doc and c.start < ev.end and ev.start < c.end for ev in item.evidence)]
+                if doc == item.evidence[0].document_id:  # one neighbouring chunk as a distractor
+                    keep = sorted(set(keep) | {min(keep[-1] + 1, len(doc_chunks) - 1)})
+                picked.extend(doc_chunks[i] for i in keep)
+        out[item.id] = [f"{c.metadata['breadcrumbs']}\n{c.text}" for c in picked]
+    return out, chunks
+
+
+def build() -> list[dict]:
+    corpus = ROOT / "eval_sets" / "corpora" / "sfip"
+    all_contexts, _ = question_contexts()
     out: list[dict] = []
     for item in load_eval_set(ROOT / "eval_sets" / "sfip" / "questions.jsonl"):
         base = {"group": item.id, "question": item.question}
+        contexts = all_contexts[item.id]
         if not item.answerable:
-            top = [everything[i] for i, _ in bm25.search(item.question, 3)]
-            contexts = [f"{c.metadata['breadcrumbs']}\n{c.text}" for c in top]
             out.append({"id": f"{item.id}/refusal", **base, "kind": "refusal", "contexts": contexts,
                         "answer": REFUSAL["en"], "hallucinated": False, "note": "correct refusal"})
             out.append({"id": f"{item.id}/invented", **base, "kind": "answered_unanswerable", "contexts": contexts,
                         "answer": INVENTED[pick(item.id, len(INVENTED))], "hallucinated": True,
                         "note": "a confident answer to a question the clauses do not answer"})
             continue
-        picked = []
-        for doc in dict.fromkeys(ev.document_id for ev in item.evidence):
-            doc_chunks = chunks[doc]
-            keep = [i for i, c in enumerate(doc_chunks)
-                    if any(ev.document_id == doc and c.start < ev.end and ev.start < c.end for ev in item.evidence)]
-            if doc == item.evidence[0].document_id:  # one neighbouring chunk as a distractor
-                keep = sorted(set(keep) | {min(keep[-1] + 1, len(doc_chunks) - 1)})
-            picked.extend(doc_chunks[i] for i in keep)
-        contexts = [f"{c.metadata['breadcrumbs']}\n{c.text}" for c in picked]
         context = "\n\n".join(contexts)
         gold = item.gold_answer
         evidence_text = " ".join(read_document(corpus / f"{ev.document_id}.txt")[ev.start:ev.end] for ev in item.evidence)

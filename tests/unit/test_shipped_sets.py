@@ -160,3 +160,38 @@ def test_real_answer_labels_equal_a_rebuild_and_cover_150_answers():
     assert len({r["id"] for r in rows}) == len(rows)
     assert {json.loads(line)["split"] for line in (REPO / "eval_sets" / "sfip" / "questions.jsonl").read_text().splitlines()
             if json.loads(line)["id"] in {r["group"] for r in rows}} <= {"train", "dev"}  # never test questions
+
+
+def test_fluent_answers_equal_a_rebuild_and_carry_their_spans():
+    import json
+
+    builder = _tool("build_fluent")
+    rows = builder.build()
+    path = REPO / "eval_sets" / "labeled" / "fluent_answers.jsonl"
+    assert path.read_text(encoding="utf-8") == builder.to_jsonl(rows), f"{path} is stale: rebuild it"
+    splits = {json.loads(line)["id"]: json.loads(line)["split"]
+              for line in (REPO / "eval_sets" / "sfip" / "questions.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert len(rows) >= 150 and {splits[r["group"]] for r in rows} == {"train"}
+    for r in rows:
+        assert r["hallucinated"] == (r["kind"] in builder.HALLUCINATED)
+        assert bool(r["spans"]) == r["hallucinated"]
+        for s in r["spans"]:
+            assert r["answer"][s["start"]:s["end"]] == s["text"] and len(s["text"]) < len(r["answer"]) + 1
+    assert {r["kind"] for r in rows} >= {"paraphrase", "restating", "natural_refusal", "fabrication", "subtle_number"}
+
+
+def test_fluent_build_refuses_bad_sources(tmp_path):
+    import json
+
+    builder = _tool("build_fluent")
+    lines = (REPO / "eval_sets" / "sfip" / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+    train_id = next(json.loads(line)["id"] for line in lines if '"split": "train"' in line)
+    dev_id = next(json.loads(line)["id"] for line in lines if '"split": "dev"' in line)
+    src = tmp_path / "fluent_x.yaml"
+    src.write_text(f"- question_id: {train_id}\n  answers:\n    - kind: subtle_number\n      answer: It pays $2,000.\n"
+                   "      span: $3,000\n", encoding="utf-8")
+    with pytest.raises(builder.BuildError, match=r"span '\$3,000' is not in the answer"):
+        builder.build([src])
+    src.write_text(f"- question_id: {dev_id}\n  answers: []\n", encoding="utf-8")
+    with pytest.raises(builder.BuildError, match="only train questions may be used"):
+        builder.build([src])
