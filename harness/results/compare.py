@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.io import read_json, read_jsonl
-from harness.results.render import pct, points
+from harness.results.render import pct, points, pval
 from harness.results.schema import compare_groups
 
 
@@ -91,7 +91,7 @@ def compare_markdown(result: dict) -> str:
         ci = p["ci"] or [None, None]
         lines.append(
             f"| {row['model']} | {pct(ma['hallucination_rate'])} | {pct(mb['hallucination_rate'])} "
-            f"| {points(p['value'])} [{points(ci[0])}, {points(ci[1])}] | {p['mcnemar_p']:.3f} "
+            f"| {points(p['value'])} [{points(ci[0])}, {points(ci[1])}] | {pval(p['mcnemar_p'])} "
             f"| {pct(ma['refusal_rate']).split(' ')[0]} → {pct(mb['refusal_rate']).split(' ')[0]} "
             f"| {_f1(ma)} → {_f1(mb)} | {p['note']} |")
     lines.append("")

@@ -30,6 +30,10 @@ def points(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:+.1f}"
 
 
+def pval(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def decoding_text(d: dict) -> str:
     if not d.get("do_sample"):
         text = "greedy"
@@ -61,7 +65,7 @@ def comparison_table(comparisons: list[dict], many_cells: bool) -> list[str]:
         b = label(c["b"]) + (" (trimmed)" if c["kind"] == "trim" else "")
         ci = c["ci"] or [None, None]
         lines.append(f"| {a} | {b} | {100 * c['rate_a']:.1f}% → {100 * c['rate_b']:.1f}% | {points(c['value'])} "
-                     f"[{points(ci[0])}, {points(ci[1])}] | {c['mcnemar_p']:.3f} | {c['only_a']} / {c['only_b']} "
+                     f"[{points(ci[0])}, {points(ci[1])}] | {pval(c['mcnemar_p'])} | {c['only_a']} / {c['only_b']} "
                      f"| {c['note']} |")
     return lines
 
