@@ -128,6 +128,7 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
         "provenance": provenance(),
         "config": to_dict(cfg),
         "dtype": plan.options.dtype,
+        "scorer_version": _scorer_version() if cfg.score else None,
         "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(questions)},
         "index": retrieval["index"],
         "retrieval": retrieval["metrics"],
@@ -166,6 +167,12 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
         comparison = finish(run, cfg, plan, questions, records, read_json(run.file("retrieval.json")),
                             previous["models"], GenerationCounts(**previous["generation"]), score_store)
     return EvalRun(run.path, comparison, counts)
+
+
+def _scorer_version() -> int:
+    from harness.scoring.scorer import SCORER_VERSION
+
+    return SCORER_VERSION
 
 
 def write_comparison(run_dir: Path, comparison: dict) -> None:

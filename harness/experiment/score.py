@@ -23,7 +23,9 @@ def score_records(records: list[dict], questions: Sequence[Question], scorer, st
     records stay unscored: they count as failed, not as verdicts. Returns how many were scored now."""
     from harness.scoring.correctness import correctness
 
-    settings = {"threshold": scorer.config.threshold, "judge": scorer.config.judge,
+    from harness.scoring.scorer import SCORER_VERSION
+
+    settings = {"version": SCORER_VERSION, "threshold": scorer.config.threshold, "judge": scorer.config.judge,
                 "signals": list(scorer.config.signals), "embeddings": scorer.config.use_embeddings,
                 "embedder": scorer.config.embedder}
     todo = [r for r in records if not r["error"]]

@@ -16,9 +16,11 @@ from typing import Any, Sequence
 
 from harness.scoring.refusal import RefusalDetector
 from harness.scoring.signals import SIGNALS, Context, Signal
-from harness.scoring.text import Claim, content_words, split_claims
+from harness.scoring.text import Claim, content_words, is_restatement, split_claims
 from harness.scoring.numbers import extract_quantities
 
+# Bump when a change to the scoring rules can change a verdict: cached verdicts carry it.
+SCORER_VERSION = 2  # 2: questions and restatements of the question are not claims
 DEFAULT_THRESHOLD = 0.827  # chosen by `harness calibrate` on the dev parts of eval_sets/labeled/{perturbations,real_answers}.jsonl
 CAPS = {"numbers": 0.1, "citation": 0.2, "negation": 0.25}
 JUDGE_CAP = 0.2  # a judge that says "not supported" caps the claim like hard evidence
@@ -38,7 +40,7 @@ class ClaimScore:
     claim: Claim
     support: float | None  # None: nothing to check (a bare "No." or a refusal sentence)
     signals: dict[str, Signal] = field(default_factory=dict)
-    kind: str = "claim"  # "claim", "trivial" or "refusal"
+    kind: str = "claim"  # "claim", "trivial", "restatement" (of the question) or "refusal"
 
     def to_dict(self) -> dict:
         return {"text": self.claim.text, "start": self.claim.start, "end": self.claim.end, "kind": self.kind,
@@ -154,6 +156,9 @@ class Scorer:
                 continue
             if not content_words(claim.text) and not extract_quantities(claim.text):
                 scored.append(ClaimScore(claim, None, {}, "trivial"))
+                continue
+            if is_restatement(claim.text):
+                scored.append(ClaimScore(claim, None, {}, "restatement"))
                 continue
             signals = {name: SIGNALS[name](claim, ctx) for name in self.config.signals if name in SIGNALS}
             if self.config.use_embeddings and ctx.sentences:

@@ -143,3 +143,18 @@ def content_words(text: str) -> set[str]:
         if stemmed not in STOPWORDS:
             out.add(stemmed)
     return out
+
+
+# A sentence that asks, or that says what the question was ("You're asking whether ...", "The
+# question is ...", "질문하신 내용은 ..."), restates the question: it claims nothing about the policy.
+_RESTATEMENT = re.compile(
+    r"^\W*(?:(?:so|ok(?:ay)?|put simply|simply put|in short|in other words|basically|to restate)\W+)*"
+    r"(?:you(?:'re| are) (?:asking|wondering)|you(?:'d| would)? (?:like|want) to know|you asked"
+    r"|(?:the|your) question is|the question here is|this question asks)\b"
+    r"|^\W*\S*\s*(?:질문하신|문의하신|물어보신|질문은|질문의 요지는)", re.I)
+
+
+def is_restatement(text: str) -> bool:
+    """True for a question or a restatement of the question: not a claim to check."""
+    stripped = text.strip()
+    return stripped.endswith(("?", "？")) or bool(_RESTATEMENT.search(stripped))

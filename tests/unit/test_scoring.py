@@ -137,3 +137,32 @@ def test_calibration_metrics_on_known_values():
     # probs of hallucination; the best support threshold separates 0.9/0.8 from 0.3/0.1
     t = choose_threshold([True, True, False, False], [0.9, 0.8, 0.3, 0.1])
     assert 0.2 < t <= 0.7
+
+
+@pytest.mark.parametrize("text, restates", [
+    ("You're asking whether a boat is covered.", True),
+    ("So you want to know how long the appraisers have.", True),
+    ("The question is what anchoring III.A.6 requires.", True),
+    ("Who is 'you' under the Dwelling Form?", True),
+    ("질문하신 내용은 보험금 지급 시기입니다.", True),
+    ("The policy pays up to $1,000 for removal.", False),
+    ("You must file the proof of loss within 60 days.", False),
+    ("The question of ownership is settled by VII.B.", False),
+])
+def test_restatements_of_the_question_are_recognised(text, restates):
+    from harness.scoring.text import is_restatement
+
+    assert is_restatement(text) is restates
+
+
+def test_a_restated_question_is_not_scored_as_a_claim():
+    from harness.scoring.scorer import ScoreConfig, Scorer
+
+    context = ["VII.M. The two appraisers will choose an umpire. If they cannot agree within 15 days, "
+               "you or we may ask a judge of a court of record to choose an umpire."]
+    scorer = Scorer(ScoreConfig(use_embeddings=False))
+    answer = "You're asking how long the appraisers get to settle on an umpire. They have 15 days."
+    result = scorer.score(answer, context)
+    assert [c.kind for c in result.claims] == ["restatement", "claim"]
+    invented = scorer.score("You're asking how long the appraisers get. They have 45 days.", context)
+    assert invented.verdict == "hallucinated"  # the restatement does not shield the invented number
