@@ -12,6 +12,23 @@ REFUSAL_PATTERNS_EN = (
     r"\bi (?:cannot|can't|can not|am unable to|do not|don't) (?:find|answer|determine|know|say)\b",
     r"\bnot (?:enough|sufficient) information\b",
     r"\bunable to (?:find|determine|answer)\b",
+    # The text, as the answer calls it, declines: "these excerpts don't mention ...", "the clauses
+    # shown do not address ...". "The policy does not cover X" is an answer (an exclusion), so
+    # cover/include only count after a word for the excerpt, never after "policy".
+    r"\b(?:excerpts?|passages?|clauses?|sections?|provisions?|text|documents?|materials?|context|information)\b"
+    r"[^.;!?]{0,40}?\b(?:do|does|did)(?:\s*not|n't|n’t)\s+(?:mention|address|say|state|specify|discuss|cover|include"
+    r"|contain|provide|give|explain|describe|deal with|speak to|answer|tell|list)\b",
+    # Verbs only text can do (mention, address, ...) make "the policy doesn't ..." a refusal. Bare
+    # pronouns ("they don't mention") are left out: on the real answers they cost more than they caught.
+    r"\bpolicy\b[^.;!?]{0,20}?\b(?:do|does)(?:\s*not|n't|n’t)\s+(?:mention|address|say|state|specify|discuss|explain"
+    r"|describe|speak to|tell)\b",
+    r"\b(?:nothing|no part of (?:the|these|this)\b[^.;!?]{0,30}?)\s+(?:here|in (?:the|these|this|those|what)\b[^.;!?]{0,40}?)"
+    r"\s*(?:about|on|regarding|concerning|covers|addresses|mentions|says|speaks to|deals with|describes|explains)\b",
+    r"\bthere(?:'s|’s| is) nothing (?:here |in [^.;!?]{0,40}?)?(?:about|on|regarding|concerning)\b",
+    r"\bsays? nothing (?:about|on|regarding|concerning)\b",
+    r"\bgives? no (?:guidance|information|figures?|details?|answer|amount)\b",
+    r"\b(?:can(?:'|’)t|cannot|can not|unable to|not able to) (?:answer|say|tell|determine|help|recommend|confirm)\b"
+    r"[^.;!?]{0,60}?\b(?:from|based on|with|in) (?:the|these|this|those|what)\b",
 )
 REFUSAL_PATTERNS_KO = (
     r"약관에\s*해당\s*내용이\s*없",
@@ -20,6 +37,8 @@ REFUSAL_PATTERNS_KO = (
     r"알\s*수\s*없",
     r"(?:답변|확인)(?:할|하기)\s*(?:수\s*없|어렵)",
     r"정보가\s*(?:없|부족)",
+    r"(?:언급|설명|기재|안내)(?:이|은|는)?\s*없",
+    r"다루(?:지\s*않|고\s*있지\s*않)",
 )
 
 

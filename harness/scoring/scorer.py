@@ -20,7 +20,7 @@ from harness.scoring.text import Claim, content_words, is_restatement, split_cla
 from harness.scoring.numbers import extract_quantities
 
 # Bump when a change to the scoring rules can change a verdict: cached verdicts carry it.
-SCORER_VERSION = 2  # 2: questions and restatements of the question are not claims
+SCORER_VERSION = 3  # 2: questions and restatements of the question are not claims; 3: refusals in natural words, a refusal may describe the text
 DEFAULT_THRESHOLD = 0.827  # chosen by `harness calibrate` on the dev parts of eval_sets/labeled/{perturbations,real_answers}.jsonl
 CAPS = {"numbers": 0.1, "citation": 0.2, "negation": 0.25}
 JUDGE_CAP = 0.2  # a judge that says "not supported" caps the claim like hard evidence
@@ -168,7 +168,9 @@ class Scorer:
                 signals["judge"] = self.judge.judge([(claim.text, evidence)])[0]
             scored.append(ClaimScore(claim, combine(signals), signals))
         substantive = [c for c in scored if c.kind == "claim" and c.support is not None]
-        if any(c.kind == "refusal" for c in scored) and not substantive:
+        # A refusal may describe what the text does cover ("These excerpts deal with sandbags;
+        # they don't mention medical costs"): it is still a refusal when nothing it says is unsupported.
+        if any(c.kind == "refusal" for c in scored) and all(c.support >= self.config.threshold for c in substantive):
             return AnswerScore("refused", None, scored, self.config.threshold)
         if not substantive:
             # Nothing checkable (an empty or bare "No." answer): nothing was claimed.

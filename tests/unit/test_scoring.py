@@ -166,3 +166,35 @@ def test_a_restated_question_is_not_scored_as_a_claim():
     assert [c.kind for c in result.claims] == ["restatement", "claim"]
     invented = scorer.score("You're asking how long the appraisers get. They have 45 days.", context)
     assert invented.verdict == "hallucinated"  # the restatement does not shield the invented number
+
+
+@pytest.mark.parametrize("text, refuses", [
+    ("These excerpts don't mention medical coverage.", True),
+    ("The clauses shown do not address rental cars.", True),
+    ("Nothing in these clauses speaks to pets.", True),
+    ("There's nothing here about carbon monoxide.", True),
+    ("They say nothing about life insurance.", True),
+    ("I can't answer that from this text.", True),
+    ("The policy doesn't mention a waiting period.", True),
+    ("이 조항들은 반려동물을 다루지 않습니다.", True),
+    ("The policy does not cover mold damage.", False),      # an exclusion: an answer, not a refusal
+    ("Coverage does not include cars.", False),
+    ("The policy pays up to $1,000.", False),
+    ("It does not cover cars.", False),
+])
+def test_refusals_in_natural_words(text, refuses):
+    from harness.scoring.refusal import RefusalDetector
+
+    assert RefusalDetector().matches(text) is refuses
+
+
+def test_a_refusal_that_describes_the_text_is_a_refusal_unless_it_invents():
+    from harness.scoring.scorer import ScoreConfig, Scorer
+
+    context = ["III.C.2.a. We will pay up to $1,000 for sandbags, supplies and labor to protect the building from flood."]
+    scorer = Scorer(ScoreConfig(use_embeddings=False))
+    declined = scorer.score("These clauses cover sandbags, supplies and labor to protect the building from flood. "
+                            "These excerpts don't mention medical costs.", context)
+    assert declined.verdict == "refused"
+    inventing = scorer.score("These excerpts don't mention medical costs. The policy pays $7,500 for injuries.", context)
+    assert inventing.verdict == "hallucinated"
