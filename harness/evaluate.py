@@ -26,7 +26,7 @@ from harness.experiment.rundir import RunDir
 from harness.experiment.score import score_records
 from harness.experiment.store import JsonlStore
 from harness.experiment.trim import trim_records
-from harness.io import atomic_write_json, atomic_write_text, read_json, read_jsonl, sha256_file
+from harness.io import atomic_write_json, atomic_write_text, read_json, read_jsonl, sha256_file, write_jsonl
 from harness.models import ModelSpec
 from harness.provenance import provenance
 from harness.results.render import to_markdown
@@ -56,11 +56,14 @@ class EvalRun:
         return self.run_dir / "comparison.md"
 
 
-def stores(cfg: EvalConfig, run: RunDir) -> tuple[JsonlStore, JsonlStore, JsonlStore]:
-    """The generation, score and retrieval caches: shared across runs, or the run's own with cache off."""
+CACHE_FILES = {"generations": "generations.jsonl", "scores": "scores.jsonl", "hits": "hits.jsonl"}
+
+
+def cache_store(cfg: EvalConfig, run: RunDir, kind: str) -> JsonlStore:
+    """One of the caches (generations, scores, retrieval hits): shared across runs, or the run's
+    own with cache off. Each is read whole when opened, so a stage opens only the one it uses."""
     root = Path(cfg.cache_dir or Path(cfg.results_dir) / ".cache") if cfg.cache else run.path
-    return (JsonlStore(root / "generations.jsonl"), JsonlStore(root / "scores.jsonl"),
-            JsonlStore(root / "hits.jsonl"))
+    return JsonlStore(root / CACHE_FILES[kind])
 
 
 def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = None,
@@ -87,13 +90,12 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
             run.save_config(cfg)
         run.set_status("running", run_id=run.run_id)
         echo(f"run folder: {run.path}")
-        gen_store, score_store, hit_store = stores(cfg, run)
         if run.file("retrieval.jsonl").is_file():
             questions = load_saved_questions(run.file("retrieval.jsonl"))
             retrieval = read_json(run.file("retrieval.json"))
         else:
             index_sha = sha256_file(Path(cfg.index) / "manifest.json")
-            questions, metrics = retrieve(items, retriever, cfg.k, hit_store, index_sha)
+            questions, metrics = retrieve(items, retriever, cfg.k, cache_store(cfg, run, "hits"), index_sha)
             retrieval = {"metrics": metrics, "index": {
                 "path": str(cfg.index), "embedder": retriever.index.manifest["embedder"]["name"],
                 "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": index_sha}}
@@ -101,9 +103,11 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
             save_questions(run.file("retrieval.jsonl"), questions)
         records = plan_records(questions, plan.specs, plan.cells)
         models_info: dict[str, dict] = {}
-        counts = generate(records, questions, plan.specs, plan.cells, cfg, plan.options, gen_store, make_bar, models_info)
+        counts = generate(records, questions, plan.specs, plan.cells, cfg, plan.options,
+                          cache_store(cfg, run, "generations"), make_bar, models_info)
         echo(counts.line())
-        comparison = finish(run, cfg, plan, questions, records, retrieval, models_info, counts, score_store)
+        comparison = finish(run, cfg, plan, questions, records, retrieval, models_info, counts,
+                            cache_store(cfg, run, "scores"))
     return EvalRun(run.path, comparison, counts)
 
 
@@ -118,7 +122,7 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
                       score_store)
     for rec in records:
         rec["run_id"] = run.run_id
-    _write_jsonl(run.file("items.jsonl"), records)
+    write_jsonl(run.file("items.jsonl"), records)
     models = [s.name for s in plan.specs]
     cells = [c.name for c in plan.cells]
     comparison = {
@@ -163,9 +167,9 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
         run.save_config(cfg)
         counts = GenerationCounts(from_cache=len(records))
         echo(counts.line())  # rescoring never generates: every answer comes from the run itself
-        _, score_store, _ = stores(cfg, run)
         comparison = finish(run, cfg, plan, questions, records, read_json(run.file("retrieval.json")),
-                            previous["models"], GenerationCounts(**previous["generation"]), score_store)
+                            previous["models"], GenerationCounts(**previous["generation"]),
+                            cache_store(cfg, run, "scores"))
     return EvalRun(run.path, comparison, counts)
 
 
@@ -180,7 +184,3 @@ def write_comparison(run_dir: Path, comparison: dict) -> None:
     atomic_write_text(run_dir / "comparison.md", to_markdown(comparison))
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    import json
-
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

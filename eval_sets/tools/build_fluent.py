@@ -12,7 +12,6 @@ into character offsets. A test rebuilds the file and compares.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_perturbations import question_contexts  # noqa: E402
+from build_perturbations import question_contexts, to_jsonl  # noqa: E402
 from harness.eval_set import load_eval_set  # noqa: E402
 
 FAITHFUL = {"paraphrase": "faithful, reworded", "restating": "faithful, restates the question first",
@@ -70,10 +69,6 @@ def build(sources: list[Path] | None = None) -> list[dict]:
     if len(ids) != len(set(ids)):
         raise BuildError("duplicate answer ids (a question appears in two source files?)")
     return rows
-
-
-def to_jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 from harness.config import EvalConfig
 from harness.errors import HarnessError
 from harness.eval_set import EvalItem, load_eval_set, parse_item
-from harness.io import atomic_write_text, iter_jsonl
+from harness.io import iter_jsonl, write_jsonl
 from harness.experiment.store import JsonlStore, cache_key
 from harness.prompts import Clause, build_messages, prompt_hash
 
@@ -80,9 +80,7 @@ def retrieve(items: list[EvalItem], retriever, k: int, store: JsonlStore | None 
 
 
 def save_questions(path: Path, questions: list[Question]) -> None:
-    import json
-
-    atomic_write_text(path, "".join(json.dumps(q.to_record(), ensure_ascii=False) + "\n" for q in questions))
+    write_jsonl(path, [q.to_record() for q in questions])
 
 
 def load_saved_questions(path: Path) -> list[Question]:

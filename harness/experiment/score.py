@@ -10,6 +10,9 @@ from harness.experiment.retrieve import Question
 from harness.experiment.store import JsonlStore, cache_key
 
 
+HALLUCINATED_CELLS = ("hallucinated_answer", "answered_unanswerable")
+
+
 def grid_cell(answerable: bool, verdict: str, hallucinated: bool) -> str:
     refused = verdict == "refused"
     if answerable:
@@ -51,9 +54,9 @@ def score_records(records: list[dict], questions: Sequence[Question], scorer, st
         rec.update({
             "verdict": result["verdict"], "score": result["score"], "spans": result["spans"],
             "claims": result["claims"], "grid": grid,
-            "hallucinated": grid in ("hallucinated_answer", "answered_unanswerable"),
+            "hallucinated": grid in HALLUCINATED_CELLS,
             "correctness": correctness(rec["answer"], item.gold_answer) if item.answerable else None,
             "untrimmed": {"verdict": raw["verdict"], "grid": raw_grid,
-                          "hallucinated": raw_grid in ("hallucinated_answer", "answered_unanswerable")},
+                          "hallucinated": raw_grid in HALLUCINATED_CELLS},
         })
     return len(jobs)

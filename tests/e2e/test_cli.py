@@ -7,22 +7,16 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from harness.backends.scripted import ScriptedBackend
 from harness.cli import cli
 from tests.conftest import STARTER
+from tests.e2e.conftest import run
 
 N_STARTER = sum(1 for line in STARTER.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
-def run(*args: str):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def test_every_command_and_option_has_help():

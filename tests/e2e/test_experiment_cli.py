@@ -12,17 +12,12 @@ from click.testing import CliRunner
 from harness.backends.scripted import ScriptedBackend
 from harness.cli import cli
 from tests.conftest import STARTER
+from tests.e2e.conftest import run
 
 LOOP = "The policy does not say. The policy does not say. The policy does not say."
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 @pytest.fixture

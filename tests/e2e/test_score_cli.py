@@ -2,16 +2,11 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
 
-from harness.cli import cli
+from tests.e2e.conftest import run
 
 CTX = ("Dwelling Form > VII. General Conditions > G. Requirements in Case of Loss\n"
        "4. Within 60 days after the loss, send us a proof of loss.")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def _write(path, rows):

@@ -2,16 +2,11 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
 
-from harness.cli import cli
 from tests.conftest import REPO
+from tests.e2e.conftest import run
 
 QUESTIONS = REPO / "eval_sets" / "sfip" / "questions.jsonl"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_single_question_prints_hits_with_breadcrumbs(sfip_index):

@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from harness.cli import cli
 from tests.conftest import REPO
+from tests.e2e.conftest import run
 
 SFIP = REPO / "eval_sets" / "sfip" / "questions.jsonl"
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-@pytest.fixture(autouse=True)
-def _in_tmp(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 @pytest.fixture
