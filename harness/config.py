@@ -193,7 +193,7 @@ class EvalConfig:
     split: str = field(default="", metadata={"help": "Evaluate only this split of the eval set (train, dev or test); all questions when not given."})
     limit: int = field(default=0, metadata={"help": "Evaluate only the first N questions (0 = all)."})
     score: bool = field(default=True, metadata={"help": "Score every answer for hallucination (claims checked against the retrieved clauses)."})
-    score_threshold: float = field(default=0.827, metadata={"help": "Claim support below which an answer is hallucinated (calibrated with `harness calibrate`)."})
+    score_threshold: float | None = field(default=None, metadata={"help": "Answer support below which an answer is hallucinated (default: the scorer's combiner's, chosen by `harness scorer fit` on the labelled sets' dev parts)."})
     score_judge: str = field(default="", metadata={"help": "Optional judge for the scorer, off by default: nli:PATH or llm:BACKEND:MODEL (verdicts cached)."})
     decoding: tuple[str, ...] = field(default=("greedy",), metadata={"help": "Decoding presets, each one a cell of the experiment: greedy, seed-default, seed-optimized (`harness eval --list-presets`), or names defined under `presets:`."})
     decoding_overrides: DecodingOverrides = field(default_factory=DecodingOverrides, metadata={"help": "Decoding settings applied on top of every preset (the --temperature ... flags)."})
@@ -212,7 +212,7 @@ class EvalConfig:
             raise HarnessError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.limit < 0:
             raise HarnessError(f"limit must be >= 0, got {self.limit}")
-        if not 0 <= self.score_threshold <= 1:
+        if self.score_threshold is not None and not 0 <= self.score_threshold <= 1:
             raise HarnessError(f"score_threshold must be between 0 and 1, got {self.score_threshold}")
         if self.split not in ("", "train", "dev", "test"):
             raise HarnessError(f"split must be train, dev or test, got {self.split!r}")

@@ -156,6 +156,14 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
     if not run.file("items.jsonl").is_file():
         raise HarnessError("the run has no items.jsonl yet (finish it first: harness eval --resume RUN)", run.path)
     cfg = load_config(EvalConfig, run.file("experiment.yaml"), overrides)
+    if overrides.get("score_threshold") is None and cfg.score_threshold is not None:
+        # A threshold belongs to the scorer version that chose it (runs before scorer 4 recorded
+        # 0.827 for a different score): rescoring uses the current scorer's own unless told.
+        import dataclasses
+
+        echo(f"score threshold {cfg.score_threshold} recorded with the run is not reused; "
+             "the scorer's own applies (--score-threshold to set one)")
+        cfg = dataclasses.replace(cfg, score_threshold=None)
     with run:
         records = read_jsonl(run.file("items.jsonl"))
         previous = read_json(run.file("comparison.json"))
@@ -173,10 +181,12 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
     return EvalRun(run.path, comparison, counts)
 
 
-def _scorer_version() -> int:
+def _scorer_version() -> str:
+    """The rules' version and the shipped combiner's hash (the one `harness eval` scores with)."""
+    from harness.scoring.combiner import load_combiner
     from harness.scoring.scorer import SCORER_VERSION
 
-    return SCORER_VERSION
+    return f"{SCORER_VERSION}/{load_combiner().version}"
 
 
 def write_comparison(run_dir: Path, comparison: dict) -> None:

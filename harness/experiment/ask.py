@@ -60,7 +60,7 @@ class Asker:
         answer, cut = trim(gen.text, language, self.cfg.stops)
         verdict = None
         if self.scorer is not None and not gen.error:
-            verdict = self.scorer.score(answer, q.contexts).to_dict(answer)
+            verdict = self.scorer.score(answer, q.contexts, question=text).to_dict(answer)
             verdict["grid"] = grid_cell(True, verdict["verdict"], verdict["hallucinated"])
         return Answer(q, gen.text, answer, cut.to_dict() if cut else None, verdict, gen.finish_reason, gen.error)
 

@@ -26,26 +26,25 @@ def score_records(records: list[dict], questions: Sequence[Question], scorer, st
     records stay unscored: they count as failed, not as verdicts. Returns how many were scored now."""
     from harness.scoring.correctness import correctness
 
-    from harness.scoring.scorer import SCORER_VERSION
-
-    settings = {"version": SCORER_VERSION, "threshold": scorer.config.threshold, "judge": scorer.config.judge,
+    settings = {"version": scorer.version, "threshold": scorer.threshold, "judge": scorer.config.judge,
                 "signals": list(scorer.config.signals), "embeddings": scorer.config.use_embeddings,
                 "embedder": scorer.config.embedder}
     todo = [r for r in records if not r["error"]]
-    jobs: dict[str, tuple[str, list[str]]] = {}
+    jobs: dict[str, tuple[str, list[str], str]] = {}
     keys: list[tuple[str, str]] = []
     for rec in todo:
         contexts = questions[rec["index"]].contexts
+        question = questions[rec["index"]].item.question
         pair = []
         for text in (rec["answer"], rec["raw_answer"].strip()):
-            key = cache_key({"scorer": settings, "answer": text, "contexts": contexts})
+            key = cache_key({"scorer": settings, "answer": text, "contexts": contexts, "question": question})
             pair.append(key)
             if key not in store and key not in jobs:
-                jobs[key] = (text, contexts)
+                jobs[key] = (text, contexts, question)
         keys.append((pair[0], pair[1]))
     if jobs:
         scorer.prepare(list(jobs.values()))
-        store.put_many((key, scorer.score(text, ctx).to_dict(text)) for key, (text, ctx) in jobs.items())
+        store.put_many((key, scorer.score(text, ctx, question=q).to_dict(text)) for key, (text, ctx, q) in jobs.items())
     for rec, (key, raw_key) in zip(todo, keys):
         result, raw = store.get(key), store.get(raw_key)
         item = questions[rec["index"]].item

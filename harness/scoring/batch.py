@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.io import iter_jsonl
+from harness.scoring.parts import part_of
 from harness.scoring.scorer import Scorer
 
 
@@ -56,31 +56,21 @@ def read_score_input(path: str | Path, labeled: bool = False) -> list[ScoreInput
 def score_rows(rows: list[ScoreInput], scorer: Scorer) -> tuple[list[dict], dict]:
     """Output records (input + verdict, hallucinated, score, spans, claims) and a summary."""
     started = time.perf_counter()
-    scorer.prepare([(r.answer, r.passages) for r in rows])
+    scorer.prepare([(r.answer, r.passages, r.record.get("question", "")) for r in rows])
     out = []
     for r in rows:
-        result = scorer.score(r.answer, r.passages)
+        result = scorer.score(r.answer, r.passages, question=r.record.get("question", ""))
         out.append({**r.record, **result.to_dict(r.answer)})
     seconds = time.perf_counter() - started
     n = len(out)
     counts = {v: sum(1 for o in out if o["verdict"] == v) for v in ("supported", "hallucinated", "refused")}
     summary = {"n": n, **counts, "hallucination_rate": counts["hallucinated"] / n,
                "seconds": round(seconds, 3), "answers_per_s": round(n / seconds, 2) if seconds > 0 else None,
-               "threshold": scorer.config.threshold}
+               "threshold": scorer.threshold}
     return out, summary
 
 
 # -- calibration -------------------------------------------------------------------------
-
-def part_of(record: dict, dev_fraction: float) -> str:
-    """'dev' or 'heldout': the record's own "part" field, or a hash of its group (the
-    "group" field, else the id) so related answers never straddle the split."""
-    if record.get("part") in ("dev", "heldout"):
-        return record["part"]
-    key = str(record.get("group", record["id"]))
-    h = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "dev" if h < dev_fraction else "heldout"
-
 
 def hallucination_probability(scored: dict) -> float:
     """1 - support; a refusal or an answer with nothing to check has probability 0."""
@@ -126,45 +116,112 @@ def choose_threshold(labels: list[bool], probs: list[float]) -> float:
     return best
 
 
+def span_f1(records: list[dict]) -> dict | None:
+    """Character-level span agreement, micro-averaged, over answers whose labels have "spans"
+    (faithful answers with none count too: every character flagged there is a false positive)."""
+    tp = fp = fn = 0
+    n = 0
+    for r in records:
+        if "spans" not in r.get("_label", {}):
+            continue
+        n += 1
+        gold = set()
+        for s in r["_label"]["spans"]:
+            gold.update(range(int(s["start"]), int(s["end"])))
+        pred = set()
+        for s in r["spans"]:
+            pred.update(range(int(s["start"]), int(s["end"])))
+        tp += len(gold & pred)
+        fp += len(pred - gold)
+        fn += len(gold - pred)
+    if not n:
+        return None
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {"n": n, "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
+
+
+def language_of(record: dict) -> str:
+    if record.get("language"):
+        return str(record["language"])
+    text = record.get("question", "") + record.get("answer", "")
+    return "ko" if any("\uac00" <= ch <= "\ud7a3" for ch in text) else "en"
+
+
 def calibrate(sets: dict[str, list[ScoreInput]], scorer: Scorer, dev_fraction: float = 0.5) -> dict:
-    """Choose the threshold on the dev parts of all labeled sets together; report held-out
-    figures for each set, and per "kind" within each."""
+    """The scorer's figures on the held-out parts, at its own threshold (chosen when the combiner
+    was fitted, on dev parts only): overall, per labelled set, per language, per kind, with span
+    F1 where labels have spans. Also the threshold that would maximise F1 on the dev parts, for
+    information: choosing on the held-out part is never done."""
     rows = [r for group in sets.values() for r in group]
     names = [name for name, group in sets.items() for _ in group]
-    scored, _ = score_rows(rows, scorer)
-    for s, r, name in zip(scored, rows, names):
+    heldout_rows = [(r, n) for r, n in zip(rows, names) if part_of(r.record, dev_fraction) == "heldout"]
+    dev_rows = [(r, n) for r, n in zip(rows, names) if part_of(r.record, dev_fraction) == "dev"]
+    if not dev_rows or not heldout_rows:
+        raise HarnessError("calibration needs labeled answers in both the dev and the held-out part")
+    scored, summary = score_rows([r for r, _ in heldout_rows], scorer)
+    for s, (r, name) in zip(scored, heldout_rows):
         s["hallucinated_label"] = r.record["hallucinated"]
         s["labeled_set"] = name
-    dev = [s for s in scored if part_of(s, dev_fraction) == "dev"]
-    heldout = [s for s in scored if part_of(s, dev_fraction) == "heldout"]
-    if not dev or not heldout:
-        raise HarnessError("calibration needs labeled answers in both the dev and the held-out part")
+        s["_label"] = {k: r.record[k] for k in ("spans",) if k in r.record}
+        s["_language"] = language_of(r.record)
+    threshold = scorer.threshold
 
-    def evaluate(group: list[dict], threshold: float) -> dict:
+    def evaluate(group: list[dict]) -> dict:
         labels = [g["hallucinated_label"] for g in group]
         probs = [hallucination_probability(g) for g in group]
-        predicted = [p > 1 - threshold + 1e-12 for p in probs]
-        out = binary_metrics(labels, predicted)
+        out = binary_metrics(labels, [g["hallucinated"] for g in group])
         out["roc_auc"] = roc_auc(labels, probs)
         out["positives"] = sum(labels)
-        out["flagged"] = sum(predicted) / len(predicted) if predicted else None
+        out["flagged"] = sum(g["hallucinated"] for g in group) / len(group) if group else None
+        out["span"] = span_f1(group)
         return out
 
-    threshold = choose_threshold([s["hallucinated_label"] for s in dev], [hallucination_probability(s) for s in dev])
-    report = {"threshold": threshold, "default_threshold": scorer.config.threshold,
-              "dev": evaluate(dev, threshold), "heldout": evaluate(heldout, threshold),
-              "heldout_at_default": evaluate(heldout, scorer.config.threshold), "sets": {}}
+    report = {"threshold": threshold, "scorer": scorer.version, "answers_per_s": summary["answers_per_s"],
+              "heldout": evaluate(scored), "sets": {}, "languages": {}}
     for name in sets:
-        part = [s for s in heldout if s["labeled_set"] == name]
+        part = [s for s in scored if s["labeled_set"] == name]
         if not part:
             continue
         by_kind: dict[str, list[dict]] = {}
         for s in part:
             by_kind.setdefault(str(s.get("kind", "all")), []).append(s)
-        report["sets"][name] = {"heldout": evaluate(part, threshold),
-                                "heldout_at_default": evaluate(part, scorer.config.threshold),
-                                "by_kind": {k: evaluate(v, threshold) for k, v in sorted(by_kind.items())}}
+        report["sets"][name] = {"heldout": evaluate(part), "by_kind": {k: evaluate(v) for k, v in sorted(by_kind.items())}}
+    for lang in sorted({s["_language"] for s in scored}):
+        report["languages"][lang] = evaluate([s for s in scored if s["_language"] == lang])
+    dev_scored, _ = score_rows([r for r, _ in dev_rows], scorer)
+    labels = [r.record["hallucinated"] for r, _ in dev_rows]
+    best = choose_threshold(labels, [hallucination_probability(s) for s in dev_scored])
+    report["dev_f1_threshold"] = best
+    report["dev"] = binary_metrics(labels, [s["hallucinated"] for s in dev_scored])
+    for s in scored:
+        for key in ("_label", "_language"):
+            s.pop(key, None)
     return report
+
+
+def calibration_markdown(report: dict) -> str:
+    """The README table: one row per labelled set and language, held-out parts only."""
+    def row(name: str, m: dict) -> str:
+        auc = "–" if m.get("roc_auc") is None else f"{m['roc_auc']:.3f}"
+        span = "–" if not m.get("span") else f"{m['span']['f1']:.3f}"
+        return (f"| {name} | {m['n']} | {m['positives']} | {m['flagged']:.1%} | {m['precision']:.3f} | {m['recall']:.3f} "
+                f"| {m['f1']:.3f} | {m['kappa']:.3f} | {auc} | {span} |")
+
+    lines = [f"Scorer {report['scorer']}, threshold {report['threshold']:.4f}, held-out parts only.", "",
+             "| labelled set | n | hallucinated | flagged | precision | recall | F1 | κ | ROC-AUC | span F1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, part in report["sets"].items():
+        lines.append(row(Path(name).stem, part["heldout"]))
+    for lang, m in report["languages"].items():
+        lines.append(row(f"all, language {lang}", m))
+    lines.append(row("all", report["heldout"]))
+    lines += ["", "| labelled set | kind | n | flagged |", "|---|---|---:|---:|"]
+    for name, part in report["sets"].items():
+        for kind, m in part["by_kind"].items():
+            lines.append(f"| {Path(name).stem} | {kind} | {m['n']} | {m['flagged']:.1%} |")
+    return "\n".join(lines) + "\n"
 
 
 def format_kind(m: dict) -> str:

@@ -89,6 +89,55 @@ def extract_quantities(text: str) -> list[Quantity]:
     return sorted(found, key=lambda q: q.start)
 
 
+# Exact conversions only: "two days" = "48 hours", "24 months" = "two years". (Months to days is
+# not exact, so it is not done.)
+_CONVERT = {"hour": ("hours", 1.0), "day": ("hours", 24.0), "week": ("hours", 168.0),
+            "month": ("months", 1.0), "year": ("months", 12.0)}
+
+
+def _same(q: Quantity, c: Quantity) -> bool:
+    if abs(c.value - q.value) < 1e-9 and (not q.unit or not c.unit or c.unit == q.unit):
+        return True
+    if q.unit in _CONVERT and c.unit in _CONVERT and _CONVERT[q.unit][0] == _CONVERT[c.unit][0]:
+        return abs(q.value * _CONVERT[q.unit][1] - c.value * _CONVERT[c.unit][1]) < 1e-6
+    return False
+
+
 def supported(q: Quantity, context: list[Quantity]) -> bool:
-    """Same value, and the same unit unless either side has none."""
-    return any(abs(c.value - q.value) < 1e-9 and (not q.unit or not c.unit or c.unit == q.unit) for c in context)
+    """Same value, and the same unit unless either side has none (or an exact time conversion)."""
+    return any(_same(q, c) for c in context)
+
+
+_OUTLINE = re.compile(r"[ \t]*(?:\(?\d{1,2}[.)]|\(\d{1,2}\))(?=\s)")
+
+
+def _item_start(text: str, i: int) -> int:
+    """Where an outline item holding position i would start: the line's start, or after a
+    breadcrumb's '>' or a ':' / ';' ("The policy states: 4. Within 60 days ...")."""
+    return max(text.rfind(ch, 0, i) + 1 for ch in "\n>:;")
+
+
+def drop_outline(text: str, quantities: list[Quantity]) -> list[Quantity]:
+    """Without outline numbers ("2. Limit of Liability", "(4) Within 60 days"): they number
+    clauses, they are no quantity ("two weeks" is not "2.") and no claim about one."""
+    out = []
+    for q in quantities:
+        m = _OUTLINE.match(text, _item_start(text, q.start)) if q.unit == "" else None
+        if m is None or m.end() < q.end:
+            out.append(q)
+    return out
+
+
+_BARE_WORD = re.compile(rf"\b(?P<w>{_WORDNUM})\b", re.I)
+
+
+def context_quantities(text: str) -> list[Quantity]:
+    """The numbers a context offers as support: extract_quantities plus bare number words ("three
+    to four days" supports "3 to 4 days"). Bare number words are not taken from claims: "one of
+    the forms" is not a number claim."""
+    found = drop_outline(text, extract_quantities(text))
+    spans = [(q.start, q.end) for q in found]
+    for m in _BARE_WORD.finditer(text):
+        if not any(s <= m.start() < e for s, e in spans):
+            found.append(Quantity(_word_value(m.group("w")), "", m.group(), m.start(), m.end()))
+    return sorted(found, key=lambda q: q.start)

@@ -1,12 +1,13 @@
-"""Combine signals into a claim support value, claims into an answer verdict.
+"""Claims -> features -> a learned combiner -> claim support -> the answer's verdict and spans.
 
-Claim support: a base from content-word overlap and (when enabled) embedding similarity to the
-closest context sentence, then capped by hard evidence against it: a number not in the
-context caps it at 0.1, a citation to an article not in the context at 0.2, a polarity flip
-at 0.25, a name or defined term not in the context at 0.3 + 0.7 x (share of terms found).
-The answer's score is its weakest claim's support; below the threshold it is hallucinated,
-and the spans of the claims below the threshold are returned. An answer that is a refusal
-is "refused" and never hallucinated.
+Each checkable claim (not a refusal, a restatement of the question or a content-free sentence)
+gets the signals' values and its word alignment to the context (harness.scoring.features); the
+combiner (harness.scoring.combiner, a logistic regression fitted on the labelled sets' training
+parts and shipped as data) turns them into P(unsupported); support = 1 - P. The answer's score
+is its weakest claim's support; below the threshold (chosen with the combiner, on its fitting
+part) it is hallucinated. Spans are word-level: inside each unsupported claim, the words with
+no counterpart in the context (low alignment, a missing number or term), else the claim. An
+answer that is a refusal is "refused" and never hallucinated.
 """
 
 from __future__ import annotations
@@ -19,20 +20,28 @@ from harness.scoring.signals import SIGNALS, Context, Signal
 from harness.scoring.text import Claim, content_words, is_restatement, split_claims
 from harness.scoring.numbers import extract_quantities
 
-# Bump when a change to the scoring rules can change a verdict: cached verdicts carry it.
-SCORER_VERSION = 3  # 2: questions and restatements of the question are not claims; 3: refusals in natural words, a refusal may describe the text
-DEFAULT_THRESHOLD = 0.827  # chosen by `harness calibrate` on the dev parts of eval_sets/labeled/{perturbations,real_answers}.jsonl
-CAPS = {"numbers": 0.1, "citation": 0.2, "negation": 0.25}
-JUDGE_CAP = 0.2  # a judge that says "not supported" caps the claim like hard evidence
+from harness.scoring.alignment import LOW_ALIGNMENT_SPAN, Encoded, TokenEncoder
+from harness.scoring.combiner import Combiner, load_combiner
+from harness.scoring.features import answer_features, claim_features
+
+# Bump when a change to the scoring rules can change a verdict: cached verdicts carry it (with
+# the combiner's own version, a hash of its coefficients).
+SCORER_VERSION = 4  # 2: restatements are not claims; 3: refusals in natural words; 4: learned combiner, word spans
+JUDGE_CAP = 0.2  # a judge that says "not supported" caps the answer like hard evidence
 
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None  # None: the combiner's own, chosen when it was fitted
     use_embeddings: bool = True
     embedder: str = "all-minilm-l6-v2"
     signals: tuple[str, ...] = ("numbers", "terms", "overlap", "negation", "citation")
     judge: str = ""  # '' (off), 'nli:PATH' or 'llm:BACKEND:MODEL'; see harness.scoring.judges
+    combiner: str = ""  # a combiner JSON; '' = the shipped harness/scoring/data/combiner.json
+
+    @property
+    def variant(self) -> str:
+        return "full" if self.use_embeddings else "lexical"
 
 
 @dataclass
@@ -41,10 +50,14 @@ class ClaimScore:
     support: float | None  # None: nothing to check (a bare "No." or a refusal sentence)
     signals: dict[str, Signal] = field(default_factory=dict)
     kind: str = "claim"  # "claim", "trivial", "restatement" (of the question) or "refusal"
+    features: dict[str, float] = field(default_factory=dict)
+    words: list[tuple[int, int, float]] = field(default_factory=list)  # (start, end, alignment) in the answer
+    novel: list[tuple[int, int]] = field(default_factory=list)  # words in neither the context nor the question
+    flagged: bool = False  # one of the claims that make a hallucinated answer hallucinated
 
     def to_dict(self) -> dict:
         return {"text": self.claim.text, "start": self.claim.start, "end": self.claim.end, "kind": self.kind,
-                "support": None if self.support is None else round(self.support, 4),
+                "support": None if self.support is None else round(self.support, 4), "flagged": self.flagged,
                 "signals": {k: v.to_dict() for k, v in self.signals.items()}}
 
 
@@ -60,8 +73,16 @@ class AnswerScore:
         return self.verdict == "hallucinated"
 
     def spans(self, answer: str) -> list[dict]:
-        return [{"start": c.claim.start, "end": c.claim.end, "text": answer[c.claim.start:c.claim.end]}
-                for c in self.claims if c.support is not None and c.support < self.threshold]
+        """Word-level: in each claim below the threshold, the words without a counterpart in the
+        context (adjacent ones merged, small gaps of stop words bridged); the whole claim when
+        no word stands out."""
+        out = []
+        for c in self.claims:
+            if not c.flagged:
+                continue
+            for s, e in unsupported_words(c, answer):
+                out.append({"start": s, "end": e, "text": answer[s:e]})
+        return out
 
     def to_dict(self, answer: str) -> dict:
         return {"verdict": self.verdict, "hallucinated": self.hallucinated,
@@ -69,37 +90,48 @@ class AnswerScore:
                 "spans": self.spans(answer), "claims": [c.to_dict() for c in self.claims]}
 
 
-def combine(signals: dict[str, Signal]) -> float | None:
-    overlap = signals.get("overlap")
-    emb = signals.get("embedding")
-    if overlap is None or overlap.value is None:
-        if signals.get("numbers") is None or signals["numbers"].value is None:
-            return None
-        base = 1.0
-    elif emb is not None and emb.value is not None:
-        base = 0.5 * overlap.value + 0.5 * emb.value
-    else:
-        base = overlap.value
-    support = base
-    for name, cap in CAPS.items():
-        s = signals.get(name)
-        if s is not None and s.value is not None and s.value < 1.0:
-            support = min(support, cap)
-    terms = signals.get("terms")
+def unsupported_words(c: ClaimScore, answer: str) -> list[tuple[int, int]]:
+    from harness.scoring.numbers import extract_quantities as quantities
+    from harness.scoring.signals import claim_terms
+
+    # A word the context lacks is marked unless its alignment finds a close counterpart (a synonym).
+    alignment = {(s, e): a for s, e, a in c.words}
+    marks: list[tuple[int, int]] = [(s, e) for s, e in c.novel if alignment.get((s, e), 0.0) < LOW_ALIGNMENT_SPAN]
+    numbers = c.signals.get("numbers")
+    if numbers is not None and numbers.value is not None and numbers.value < 1.0:
+        missing = numbers.reason
+        for q in quantities(c.claim.text):
+            if q.text in missing:
+                marks.append((c.claim.start + q.start, c.claim.start + q.end))
+    terms = c.signals.get("terms")
     if terms is not None and terms.value is not None and terms.value < 1.0:
-        support = min(support, 0.3 + 0.7 * terms.value)
-    judge = signals.get("judge")
-    if judge is not None and judge.value is not None and judge.value < 0.5:
-        support = min(support, JUDGE_CAP)
-    return support
+        for t in claim_terms(c.claim.text):
+            if t in terms.reason.split(": ", 1)[-1].split(", "):
+                i = c.claim.text.find(t)
+                if i >= 0:
+                    marks.append((c.claim.start + i, c.claim.start + i + len(t)))
+    if not marks:
+        return [(c.claim.start, c.claim.end)]
+    marks.sort()
+    merged = [list(marks[0])]
+    for s, e in marks[1:]:
+        gap = answer[merged[-1][1]:s]
+        if s <= merged[-1][1] or (len(gap.split()) <= 2 and not any(ch in gap for ch in ".;:!?")):
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return [(s, e) for s, e in merged]
 
 
 class Scorer:
-    def __init__(self, config: ScoreConfig | None = None, refusal: RefusalDetector | None = None, judge: Any = None):
+    def __init__(self, config: ScoreConfig | None = None, refusal: RefusalDetector | None = None, judge: Any = None,
+                 combiner: Combiner | None = None, encoder: TokenEncoder | None = None):
         self.config = config or ScoreConfig()
         self.refusal = refusal or RefusalDetector()
-        self._embedder = None
-        self._vectors: dict[str, Any] = {}
+        self.combiner = combiner or load_combiner(self.config.combiner or None)
+        self.variant = self.combiner.variant(self.config.variant)
+        self.threshold = self.config.threshold if self.config.threshold is not None else self.variant.threshold
+        self._encoder = encoder
         self._contexts: dict[tuple[str, ...], Context] = {}
         self.judge = judge
         if judge is None and self.config.judge:
@@ -112,6 +144,11 @@ class Scorer:
             cache = JsonCache(harness_home() / "cache" / f"judge-{content_hash(inner.name)[3:]}.json")
             self.judge = CachedJudge(inner, cache)
 
+    @property
+    def version(self) -> str:
+        """What decides a verdict: the rules' version and the combiner's coefficients."""
+        return f"{SCORER_VERSION}/{self.combiner.version}"
+
     def context(self, passages: Sequence[str]) -> Context:
         """Prepared once per distinct context: prepare() and score() see the same passages, and
         in `harness eval` every model answers over the same retrieved clauses."""
@@ -120,87 +157,82 @@ class Scorer:
             self._contexts[key] = Context(passages)
         return self._contexts[key]
 
-    # -- embeddings, cached by text: contexts repeat across models and questions
-    def _embed(self, texts: Sequence[str]):
-        import numpy as np
+    @property
+    def encoder(self) -> TokenEncoder:
+        if self._encoder is None:
+            self._encoder = TokenEncoder(self.config.embedder)
+        return self._encoder
 
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            if self._embedder is None:
-                from retrieval.embed import Embedder
-
-                self._embedder = Embedder(self.config.embedder, dtype="bfloat16")
-            for t, v in zip(missing, self._embedder.encode(missing, batch_size=64)):
-                self._vectors[t] = v
-        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), dtype="float32")
-
-    def prepare(self, items: Sequence[tuple[str, Sequence[str]]]) -> None:
-        """Embed every claim and context sentence of many (answer, contexts) in one batch."""
+    def prepare(self, items: Sequence[tuple[str, Sequence[str]] | tuple[str, Sequence[str], str]]) -> None:
+        """Encode every answer, context and question of many answers in one batch."""
         if not self.config.use_embeddings:
             return
         texts: list[str] = []
-        for answer, passages in items:
-            ctx = self.context(passages)
-            for claim in split_claims(answer):
-                texts.append(claim.text)
-                texts.extend(ctx.sentences[i] for i in candidate_sentences(claim, ctx))
-        self._embed(texts)
+        for item in items:
+            answer, passages = item[0], item[1]
+            texts += [answer, self.context(passages).text]
+            if len(item) > 2 and item[2]:
+                texts.append(item[2])
+        self.encoder.encode(texts)
 
-    def score(self, answer: str, passages: Sequence[str], context: Context | None = None) -> AnswerScore:
+    def analyse(self, answer: str, passages: Sequence[str], question: str = "",
+                context: Context | None = None) -> list[ClaimScore]:
+        """Every claim with its kind, signals, features and support (None when not checked)."""
         ctx = context or self.context(passages)
         claims = split_claims(answer)
+        encoded: Encoded | None = None
+        refs: list[Encoded] = []
+        ctx_encoded: Encoded | None = None
+        if self.config.use_embeddings and answer.strip():
+            texts = [answer, ctx.text] + ([question] if question else [])
+            encoded, ctx_encoded, *q_encoded = self.encoder.encode(texts)
+            refs = [ctx_encoded] + q_encoded
         scored: list[ClaimScore] = []
+        checkable = []
         for claim in claims:
             if self.refusal.matches(claim.text):
                 scored.append(ClaimScore(claim, None, {}, "refusal"))
-                continue
-            if not content_words(claim.text) and not extract_quantities(claim.text):
+            elif not content_words(claim.text) and not extract_quantities(claim.text):
                 scored.append(ClaimScore(claim, None, {}, "trivial"))
-                continue
-            if is_restatement(claim.text):
+            elif is_restatement(claim.text):
                 scored.append(ClaimScore(claim, None, {}, "restatement"))
-                continue
-            signals = {name: SIGNALS[name](claim, ctx) for name in self.config.signals if name in SIGNALS}
-            if self.config.use_embeddings and ctx.sentences:
-                signals["embedding"] = self._embedding_signal(claim, ctx)
+            else:
+                scored.append(ClaimScore(claim, None, {}, "claim"))
+                checkable.append(scored[-1])
+        for i, cs in enumerate(checkable):
+            signals = {name: SIGNALS[name](cs.claim, ctx) for name in self.config.signals if name in SIGNALS}
+            feats = claim_features(cs.claim, i, len(checkable), signals, ctx, question, encoded, refs, ctx_encoded)
+            support = 1.0 - self.variant.claim.probability(feats.values)
             if self.judge is not None:
-                evidence = "\n".join(ctx.sentences[i] for i in candidate_sentences(claim, ctx)) or ctx.text
-                signals["judge"] = self.judge.judge([(claim.text, evidence)])[0]
-            scored.append(ClaimScore(claim, combine(signals), signals))
+                from harness.scoring.evidence import evidence_text, select_evidence
+
+                evidence = evidence_text(ctx.sentences, select_evidence(cs.claim.text, ctx.sentences, ctx.sentence_words))
+                signals["judge"] = self.judge.judge([(cs.claim.text, evidence or ctx.text)])[0]
+                if signals["judge"].value is not None and signals["judge"].value < 0.5:
+                    support = min(support, JUDGE_CAP)
+            cs.signals, cs.features, cs.words, cs.novel, cs.support = signals, feats.values, feats.words, feats.novel, support
+        return scored
+
+    def score(self, answer: str, passages: Sequence[str], context: Context | None = None,
+              question: str = "") -> AnswerScore:
+        scored = self.analyse(answer, passages, question, context)
+        threshold = self.threshold
         substantive = [c for c in scored if c.kind == "claim" and c.support is not None]
-        # A refusal may describe what the text does cover ("These excerpts deal with sandbags;
-        # they don't mention medical costs"): it is still a refusal when nothing it says is unsupported.
-        if any(c.kind == "refusal" for c in scored) and all(c.support >= self.config.threshold for c in substantive):
-            return AnswerScore("refused", None, scored, self.config.threshold)
+        refusal = any(c.kind == "refusal" for c in scored)
         if not substantive:
-            # Nothing checkable (an empty or bare "No." answer): nothing was claimed.
-            return AnswerScore("refused" if not answer.strip() else "supported", None, scored, self.config.threshold)
-        score = min(c.support for c in substantive)
-        verdict = "hallucinated" if score < self.config.threshold else "supported"
-        return AnswerScore(verdict, score, scored, self.config.threshold)
-
-    def _embedding_signal(self, claim: Claim, ctx: Context) -> Signal:
-        import numpy as np
-
-        candidates = candidate_sentences(claim, ctx)
-        vecs = self._embed([claim.text] + [ctx.sentences[i] for i in candidates])
-        sims = vecs[1:] @ vecs[0]
-        best = int(np.argmax(sims))
-        i, cos = candidates[best], float(sims[best])
-        # all-MiniLM cosine: paraphrases ~0.7-0.9, unrelated sentences ~0.0-0.3.
-        value = min(1.0, max(0.0, (cos - 0.2) / 0.6))
-        return Signal(value, f"cosine {cos:.2f} with {ctx.sentences[i][:100]!r}")
-
-
-EMBEDDING_CANDIDATES = 5
-
-
-def candidate_sentences(claim: Claim, ctx: Context) -> list[int]:
-    """The context sentences worth embedding for a claim: the few that share the most content
-    words with it (all of them when the context is short). Embedding every sentence of every
-    context is what makes scoring slow."""
-    if len(ctx.sentences) <= EMBEDDING_CANDIDATES:
-        return list(range(len(ctx.sentences)))
-    words = content_words(claim.text)
-    shared = [len(words & sw) for sw in ctx.sentence_words]
-    return sorted(sorted(range(len(shared)), key=lambda i: (-shared[i], i))[:EMBEDDING_CANDIDATES])
+            # Nothing checkable (an empty or bare "No." answer, or only a refusal): nothing was claimed.
+            return AnswerScore("refused" if refusal or not answer.strip() else "supported", None, scored, threshold)
+        feats = answer_features([1.0 - c.support for c in substantive], [c.features for c in substantive], refusal)
+        score = 1.0 - self.variant.answer.probability(feats)
+        judged = [c for c in substantive if "judge" in c.signals and c.signals["judge"].value is not None
+                  and c.signals["judge"].value < 0.5]
+        if judged:
+            score = min(score, JUDGE_CAP)
+        if score >= threshold:
+            # A refusal may describe what the text does cover ("These excerpts deal with sandbags;
+            # they don't mention medical costs"): still a refusal when nothing it says is unsupported.
+            return AnswerScore("refused" if refusal else "supported", score, scored, threshold)
+        weakest = min(substantive, key=lambda c: c.support)
+        for c in substantive:
+            c.flagged = c is weakest or c.support < self.variant.claim_threshold or c in judged
+        return AnswerScore("hallucinated", score, scored, threshold)

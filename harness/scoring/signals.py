@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from harness.scoring.citations import citation_in_context, find_citations
-from harness.scoring.numbers import Quantity, extract_quantities, supported
+from harness.scoring.numbers import Quantity, context_quantities, drop_outline, extract_quantities, supported
 from harness.scoring.text import Claim, content_words, split_sentences
 
 _NEGATION = re.compile(r"\b(?:not|no|never|none|nor|cannot|can't|won't|doesn't|don't|isn't|aren't|excluded?|excludes|"
@@ -50,6 +50,7 @@ class Context:
     words: set = field(default_factory=set)
     quantities: list[Quantity] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
+    sentence_spans: list[tuple[int, int]] = field(default_factory=list)
     sentence_words: list[set] = field(default_factory=list)
     leadins: list[str] = field(default_factory=list)
 
@@ -57,8 +58,9 @@ class Context:
         self.text = "\n\n".join(self.passages)
         self.norm = _norm(self.text)
         self.words = content_words(self.text)
-        self.quantities = extract_quantities(self.text)
-        self.sentences = [self.text[s:e] for s, e in split_sentences(self.text)]
+        self.quantities = context_quantities(self.text)
+        self.sentence_spans = split_sentences(self.text)
+        self.sentences = [self.text[s:e] for s, e in self.sentence_spans]
         self.sentence_words = [content_words(s) for s in self.sentences]
         # A list item ("8. Theft, fire, ...") takes its polarity from the sentence that
         # introduces the list ("We do not insure for direct physical loss caused by:").
@@ -98,7 +100,7 @@ def coverage_signal(checked: list[tuple[str, bool]], none: str, missing_what: st
 
 @register_signal("numbers")
 def numbers_signal(claim: Claim, ctx: Context) -> Signal:
-    checked = [(q.text, supported(q, ctx.quantities)) for q in extract_quantities(claim.text)]
+    checked = [(q.text, supported(q, ctx.quantities)) for q in drop_outline(claim.text, extract_quantities(claim.text))]
     return coverage_signal(checked, "no numbers", "not in the context", "all numbers in the context")
 
 
@@ -180,10 +182,25 @@ def negation_signal(claim: Claim, ctx: Context) -> Signal:
     if not close:
         return Signal(None, "no closely matching context sentence")
     claim_neg = negative(claim.text)
+    if claim_neg:
+        # A claim may join a positive clause and a negative one ("pays up to $30,000, with no
+        # separate deductible"): its negation agrees when each negated segment closely matches
+        # a negative context sentence.
+        segments = [content_words(seg) for seg in _SEGMENT.split(claim.text) if negative(seg)]
+        segments = [w for w in segments if len(w) >= 2]
+        if segments and all(any(_containment(w, sw) >= 0.6 and negative(ctx.sentences[i])
+                                for i, sw in enumerate(ctx.sentence_words)) for w in segments):
+            return Signal(1.0, "each negated part matches a negative context sentence")
     # A list item may be read alone or with its lead-in: "8. Theft, fire, ..." restated as
     # "theft is excluded" (with the lead-in) and quoted as is (alone) are both faithful.
+    # A list item without a known lead-in ("12. Fences, retaining walls, ...": its "We do not
+    # insure:" may sit in another chunk) has no polarity of its own: it contradicts nothing. A
+    # negative claim agrees with a sentence negative anywhere ("if they cannot agree, ..." restates
+    # "If they cannot agree upon an umpire within 15 days, you or we may request ...").
     same = [i for i in close
-            if claim_neg in {negative(aligned_part(words, ctx.sentences[i])),
+            if (_ITEM.match(ctx.sentences[i]) and not ctx.leadins[i])
+            or (claim_neg and negative(ctx.sentences[i]))
+            or claim_neg in {negative(aligned_part(words, ctx.sentences[i])),
                              negative(ctx.leadins[i] + " " + aligned_part(words, ctx.sentences[i]))}]
     if same:
         return Signal(1.0, "same polarity as a matching context sentence")

@@ -30,7 +30,7 @@ def test_score_writes_verdicts_spans_and_claims(tmp_path):
     assert [r["hallucinated"] for r in rows] == [False, True, False]
     b = rows[1]
     assert b["id"] == "b" and b["contexts"] == [CTX] and 0 <= b["score"] < 0.5
-    assert [s["text"] for s in b["spans"]] == ["Send it within 90 days.", "Phone calls are fine."]
+    assert "90 days" in [s["text"] for s in b["spans"]]  # word-level: the number the context does not hold
     assert all(b["answer"][s["start"]:s["end"]] == s["text"] for s in b["spans"])
     assert {"text", "start", "end", "support", "signals", "kind"} <= set(b["claims"][0])
 
@@ -69,3 +69,28 @@ def test_calibrate_chooses_a_threshold_and_reports_heldout(tmp_path):
     missing_label = _write(tmp_path / "nolabel.jsonl", [{"id": "x", "context": CTX, "answer": "a"}])
     bad = run("calibrate", "--labeled", missing_label)
     assert bad.exit_code == 2 and f"{missing_label}:1: a labeled line needs 'hallucinated'" in bad.stderr
+
+
+def test_scorer_fit_learns_from_dev_parts_and_calibrate_uses_the_fitted_combiner(tmp_path):
+    rows = []
+    for i in range(16):
+        part = "dev" if i < 10 else "heldout"
+        rows.append({"id": f"g{i}", "group": f"q{i}", "part": part, "context": CTX, "hallucinated": False,
+                     "answer": "Send the proof of loss within 60 days after the loss.", "spans": []})
+        bad = f"Send the proof of loss within {90 + i} days after the loss, by registered mail."
+        start = bad.index(f"{90 + i} days")
+        rows.append({"id": f"h{i}", "group": f"q{i}", "part": part, "context": CTX, "hallucinated": True, "answer": bad,
+                     "spans": [{"start": start, "end": start + 7, "text": bad[start:start + 7]}]})
+    src = _write(tmp_path / "labeled.jsonl", rows)
+    combiner = tmp_path / "combiner.json"
+    result = run("scorer", "fit", "--labeled", src, "--out", combiner)
+    assert result.exit_code == 0, result.output
+    fitted = json.loads(combiner.read_text())
+    assert set(fitted["variants"]) == {"full", "lexical"} and fitted["meta"]["answers"] == 20  # the dev part only
+    md = tmp_path / "table.md"
+    result = run("calibrate", "--labeled", src, "--combiner", combiner, "--markdown", md, "--out", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["heldout"]["n"] == 12 and report["heldout"]["roc_auc"] == 1.0
+    assert report["heldout"]["span"]["n"] == 12 and report["scorer"].startswith("4/c:")
+    assert "| labeled |" in md.read_text() and "| all, language en |" in md.read_text()

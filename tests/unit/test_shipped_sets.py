@@ -195,3 +195,40 @@ def test_fluent_build_refuses_bad_sources(tmp_path):
     src.write_text(f"- question_id: {dev_id}\n  answers: []\n", encoding="utf-8")
     with pytest.raises(builder.BuildError, match="only train questions may be used"):
         builder.build([src])
+
+
+def test_more_labelled_sets_equal_a_rebuild_and_carry_their_spans():
+    import json
+
+    builder = _tool("build_more_labels")
+    splits = {json.loads(line)["id"]: json.loads(line)["split"]
+              for name in ("sfip", "sfip_ko")
+              for line in (REPO / "eval_sets" / name / "questions.jsonl").read_text(encoding="utf-8").splitlines()}
+    for name, build in builder.SETS.items():
+        rows = build()
+        path = REPO / "eval_sets" / "labeled" / name
+        assert path.read_text(encoding="utf-8") == builder.to_jsonl(rows), f"{path} is stale: rebuild it"
+        for r in rows:
+            assert r["hallucinated"] == bool(r["spans"]), r["id"]  # every hallucinated answer says where
+            for s in r["spans"]:
+                assert r["answer"][s["start"]:s["end"]] == s["text"]
+            if name != "web_answers.jsonl":
+                assert splits[r["group"]] in ("train", "dev"), r["id"]  # never a test question
+    web = builder.build_web()
+    assert len(web) >= 360 and {r["writer"] for r in web} >= {"w1", "w3", "w4"}
+    assert all(r.get("part") == "heldout" for r in web if r["writer"] in builder.HELDOUT_WRITERS)
+
+
+def test_more_labels_build_refuses_a_span_not_in_its_answer(tmp_path):
+    builder = _tool("build_more_labels")
+    src = tmp_path / "web_w9.yaml"
+    src.write_text('- id: "w9-001"\n  question: "q"\n  passages: ["p"]\n  answers:\n'
+                   '    - {kind: "evident_conflict", hallucinated: true, answer: "It costs $5.", spans: ["$6"]}\n',
+                   encoding="utf-8")
+    with pytest.raises(builder.BuildError, match=r"span '\$6' is not in the answer"):
+        builder.build_web([src])
+    src.write_text('- id: "w9-001"\n  question: "q"\n  passages: ["p"]\n  answers:\n'
+                   '    - {kind: "paraphrase", hallucinated: true, answer: "It costs $5.", spans: ["$5"]}\n',
+                   encoding="utf-8")
+    with pytest.raises(builder.BuildError, match="does not match"):
+        builder.build_web([src])
