@@ -15,9 +15,20 @@ REFUSAL_PATTERNS_EN = (
     # The text, as the answer calls it, declines: "these excerpts don't mention ...", "the clauses
     # shown do not address ...". "The policy does not cover X" is an answer (an exclusion), so
     # cover/include only count after a word for the excerpt, never after "policy".
-    r"\b(?:excerpts?|passages?|clauses?|sections?|provisions?|text|documents?|materials?|context|information)\b"
-    r"[^.;!?]{0,40}?\b(?:do|does|did)(?:\s*not|n't|n’t)\s+(?:mention|address|say|state|specify|discuss|cover|include"
+    r"\b(?:excerpts?|passages?|clauses?|sections?|provisions?|text|documents?|materials?|context|information|sources?"
+    r"|snippets?|articles?)\b"
+    r"[^.;!?]{0,40}?\b(?:do|does|did)(?:\s*not|n't|n’t)\s+(?:(?:actually|really|specifically|explicitly|directly)\s+)?"
+    r"(?:mention|address|say|state|specify|discuss|cover|include"
     r"|contain|provide|give|explain|describe|deal with|speak to|answer|tell|list)\b",
+    # "... never say how many", "none of the passages gives ...", "that figure isn't in the passages",
+    # "the ratio can't be answered from them"
+    r"\b(?:excerpts?|passages?|clauses?|text|documents?|sources?|snippets?|context)\b[^.;!?]{0,60}?\bnever\s+"
+    r"(?:say|state|mention|give|specify|address|explain|list|provide|cover)s?\b",
+    r"\bnone of (?:the|these|those) (?:excerpts|passages|clauses|sections|documents|sources|snippets|provisions)\b"
+    r"[^.;!?]{0,20}?\b(?:gives?|states?|says?|mentions?|provides?|lists?|includes?|addresses?|covers?|specif(?:y|ies))\b",
+    r"\b(?:is|are)(?:\s*not|n't|n’t) (?:(?:mentioned|stated|given|listed|found|included|specified|covered) )?in "
+    r"(?:the|these|those) (?:excerpts|passages|clauses|documents|sources|snippets|text|context|provided)\b",
+    r"\bcan(?:not|'t|’t| not) be (?:answered|determined|found) (?:from|in|with)\b",
     # Verbs only text can do (mention, address, ...) make "the policy doesn't ..." a refusal. Bare
     # pronouns ("they don't mention") are left out: on the real answers they cost more than they caught.
     r"\bpolicy\b[^.;!?]{0,20}?\b(?:do|does)(?:\s*not|n't|n’t)\s+(?:mention|address|say|state|specify|discuss|explain"
