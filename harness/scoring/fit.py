@@ -131,24 +131,10 @@ def claim_flag_threshold(rows: Sequence[ClaimRow], pred) -> float:
 
 
 def grouped_cv_auc(rows: Sequence[ClaimRow], features: Sequence[str], C: float, folds: int = 5) -> float:
-    import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    groups = sorted({r.group for r in rows})
-    fold_of = {g: i % folds for i, g in enumerate(groups)}
-    y = np.array([r.label for r in rows])
-    pred = np.zeros(len(rows))
-    w = _weights(rows)
-    for k in range(folds):
-        train = [i for i, r in enumerate(rows) if fold_of[r.group] != k]
-        test = [i for i, r in enumerate(rows) if fold_of[r.group] == k]
-        if not test or len(set(y[train])) < 2:
-            continue
-        model = fit_logistic([[rows[i].features[f] for f in features] for i in train], y[train], features, C,
-                             [w[i] for i in train])
-        for i in test:
-            pred[i] = model.probability(rows[i].features)
-    return float(roc_auc_score(y, pred, sample_weight=w))
+    pred = grouped_cv_predictions(rows, features, C, folds)
+    return float(roc_auc_score([r.label for r in rows], pred, sample_weight=_weights(rows)))
 
 
 def out_of_fold_answers(claims: Sequence[ClaimRow], answers: Sequence[AnswerRow], features: Sequence[str], C: float,
