@@ -133,6 +133,7 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
         "config": to_dict(cfg),
         "dtype": plan.options.dtype,
         "scorer_version": _scorer_version() if cfg.score else None,
+        "scorer_threshold": _scorer_threshold(cfg) if cfg.score else None,
         "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(questions)},
         "index": retrieval["index"],
         "retrieval": retrieval["metrics"],
@@ -179,6 +180,13 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
                             previous["models"], GenerationCounts(**previous["generation"]),
                             cache_store(cfg, run, "scores"))
     return EvalRun(run.path, comparison, counts)
+
+
+def _scorer_threshold(cfg: EvalConfig) -> float:
+    """The threshold the verdicts were given at: the run's own, else the combiner's."""
+    from harness.scoring.combiner import load_combiner
+
+    return cfg.score_threshold if cfg.score_threshold is not None else load_combiner().variant("full").threshold
 
 
 def _scorer_version() -> str:

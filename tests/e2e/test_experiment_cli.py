@@ -50,6 +50,12 @@ def test_loops_are_trimmed_and_both_answers_kept(two_cell_run):
     fired = sum(m.get("stop_rules", {}).get("repetition", 0) for m in comparison["metrics"]["base"].values())
     assert fired == 3
     assert list(comparison["cells"]) == ["greedy", "seed-optimized"]
+    from harness.scoring.combiner import load_combiner
+    from harness.scoring.scorer import SCORER_VERSION
+
+    combiner = load_combiner()  # the verdicts say which scorer and threshold gave them
+    assert comparison["scorer_version"] == f"{SCORER_VERSION}/{combiner.version}"
+    assert comparison["scorer_threshold"] == combiner.variant("full").threshold
     assert {c["kind"] for c in comparison["comparisons"]} >= {"cell", "trim"}
     md = (two_cell_run / "comparison.md").read_text()
     assert "Stop rules that cut answers" in md and "| base · greedy |" in md
