@@ -96,3 +96,28 @@ def test_the_shipped_combiner_has_both_variants_and_thresholds_in_range():
         assert 0 < v.threshold < 1 and 0 < v.claim_threshold < 1
     assert combiner.version.startswith("c:") and combiner.meta["claims"] > 1000
     assert set(combiner.meta["sets"]) >= {"eval_sets/labeled/web_answers.jsonl", "eval_sets/labeled/ko_fluent_answers.jsonl"}
+
+
+def test_word_alignment_finds_copied_words_and_not_invented_ones():
+    from harness.scoring.alignment import TokenEncoder, word_support
+
+    encoder = TokenEncoder()
+    context, answer = encoder.encode(["We will pay up to $30,000 for compliance costs.",
+                                      "It pays compliance costs and a free helicopter ride"])
+    support = {answer.text[s:e]: a for s, e, a in word_support(answer, 0, len(answer.text), [context])}
+    assert set(support) >= {"compliance", "costs", "helicopter"} and "and" not in support  # stop words are not aligned
+    assert support["compliance"] > 0.8 and support["costs"] > 0.8
+    assert support["helicopter"] < min(support["compliance"], support["costs"]) - 0.2
+    # one pass per text: the same text is not encoded twice
+    assert encoder.encode([answer.text])[0] is answer
+
+
+def test_evidence_is_the_sentences_sharing_the_rarest_words_in_document_order():
+    from harness.scoring.evidence import select_evidence
+
+    sentences = ["The policy covers flood.", "Proof of loss is due within 60 days.", "Flood means water.",
+                 "The policy covers buildings.", "Appraisal settles disputes."]
+    assert 1 in select_evidence("Send the proof of loss within 60 days.", sentences, k=1)
+    assert select_evidence("anything", sentences[:2], k=3) == [0, 1]  # short contexts: every sentence
+    picked = select_evidence("Flood covers buildings and proof of loss.", sentences, k=3)
+    assert picked == sorted(picked)
