@@ -132,8 +132,7 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
         "provenance": provenance(),
         "config": to_dict(cfg),
         "dtype": plan.options.dtype,
-        "scorer_version": _scorer_version() if cfg.score else None,
-        "scorer_threshold": _scorer_threshold(cfg) if cfg.score else None,
+        **(_scorer_info(cfg) if cfg.score else {"scorer_version": None, "scorer_threshold": None}),
         "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(questions)},
         "index": retrieval["index"],
         "retrieval": retrieval["metrics"],
@@ -182,19 +181,15 @@ def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambd
     return EvalRun(run.path, comparison, counts)
 
 
-def _scorer_threshold(cfg: EvalConfig) -> float:
-    """The threshold the verdicts were given at: the run's own, else the combiner's."""
-    from harness.scoring.combiner import load_combiner
-
-    return cfg.score_threshold if cfg.score_threshold is not None else load_combiner().variant("full").threshold
-
-
-def _scorer_version() -> str:
-    """The rules' version and the shipped combiner's hash (the one `harness eval` scores with)."""
+def _scorer_info(cfg: EvalConfig) -> dict:
+    """What gave the verdicts: the rules' version with the shipped combiner's hash, and the
+    threshold (the run's own, else the combiner's)."""
     from harness.scoring.combiner import load_combiner
     from harness.scoring.scorer import SCORER_VERSION
 
-    return f"{SCORER_VERSION}/{load_combiner().version}"
+    combiner = load_combiner()
+    threshold = cfg.score_threshold if cfg.score_threshold is not None else combiner.variant("full").threshold
+    return {"scorer_version": f"{SCORER_VERSION}/{combiner.version}", "scorer_threshold": threshold}
 
 
 def write_comparison(run_dir: Path, comparison: dict) -> None:

@@ -82,24 +82,13 @@ def build_web(paths: list[Path] | None = None) -> list[dict]:
 
 
 def korean_contexts() -> dict[str, list[str]]:
-    from build_perturbations import BM25Index, ChunkConfig, chunk_document, read_document
+    """The perturbation set's context recipe over the Korean form, train and dev questions only."""
+    from build_perturbations import question_contexts
     from harness.eval_set import load_eval_set
 
-    doc = "sfip_dwelling_ko"
-    chunks = chunk_document(read_document(ROOT / "eval_sets" / "corpora" / "sfip_ko" / f"{doc}.txt"), doc, ChunkConfig())
-    bm25 = BM25Index([f"{c.metadata['breadcrumbs']}\n{c.text}" for c in chunks])
-    out = {}
-    for item in load_eval_set(ROOT / "eval_sets" / "sfip_ko" / "questions.jsonl"):
-        if item.split == "test":
-            continue
-        if not item.answerable:
-            picked = [chunks[i] for i, _ in bm25.search(item.question, 3)]
-        else:
-            keep = [i for i, c in enumerate(chunks) if any(c.start < ev.end and ev.start < c.end for ev in item.evidence)]
-            keep = sorted(set(keep) | {min(keep[-1] + 1, len(chunks) - 1)})
-            picked = [chunks[i] for i in keep]
-        out[item.id] = [f"{c.metadata['breadcrumbs']}\n{c.text}" for c in picked]
-    return out
+    contexts, _ = question_contexts("sfip_ko", ["sfip_dwelling_ko"], "sfip_ko")
+    splits = {it.id: it.split for it in load_eval_set(ROOT / "eval_sets" / "sfip_ko" / "questions.jsonl")}
+    return {qid: ctx for qid, ctx in contexts.items() if splits[qid] != "test"}
 
 
 def build_korean(path: Path | None = None) -> list[dict]:

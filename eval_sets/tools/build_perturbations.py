@@ -114,17 +114,18 @@ def paraphrase(gold: str) -> str:
     return "According to the policy clauses, " + first if not first.startswith(("no.", "yes.", "No.", "Yes.")) else text
 
 
-def question_contexts() -> tuple[dict[str, list[str]], dict[str, list]]:
+def question_contexts(corpus: str = "sfip", forms=FORMS, eval_set: str = "sfip") -> tuple[dict[str, list[str]], dict[str, list]]:
     """Each question's context as the calibration sets use it: for an answerable question the
     chunks holding its evidence (in every form it cites) plus the next chunk of its first form;
-    for an unanswerable one the BM25 top three chunks. Also the chunks per form."""
-    corpus = ROOT / "eval_sets" / "corpora" / "sfip"
+    for an unanswerable one the BM25 top three chunks. Also the chunks per form. Defaults: the
+    English forms and questions; build_more_labels passes the Korean ones."""
+    corpus_dir = ROOT / "eval_sets" / "corpora" / corpus
     config = ChunkConfig()
-    chunks = {doc: chunk_document(read_document(corpus / f"{doc}.txt"), doc, config) for doc in FORMS}
-    everything = [c for doc in FORMS for c in chunks[doc]]
+    chunks = {doc: chunk_document(read_document(corpus_dir / f"{doc}.txt"), doc, config) for doc in forms}
+    everything = [c for doc in forms for c in chunks[doc]]
     bm25 = BM25Index([f"{c.metadata['breadcrumbs']}\n{c.text}" for c in everything])
     out: dict[str, list[str]] = {}
-    for item in load_eval_set(ROOT / "eval_sets" / "sfip" / "questions.jsonl"):
+    for item in load_eval_set(ROOT / "eval_sets" / eval_set / "questions.jsonl"):
         if not item.answerable:
             picked = [everything[i] for i, _ in bm25.search(item.question, 3)]
         else:

@@ -12,7 +12,7 @@ scorer no longer embeds each sentence separately.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -30,17 +30,26 @@ class Encoded:
     text: str
     vectors: np.ndarray  # (n_tokens, dim), unit rows
     spans: list[tuple[int, int]]
+    _pooled: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def token_indices(self, start: int, end: int) -> list[int]:
+        return [i for i, (s, e) in enumerate(self.spans) if s >= start and e <= end]
 
     def pool(self, start: int, end: int) -> np.ndarray | None:
         """The unit mean vector of the tokens inside [start, end)."""
-        idx = [i for i, (s, e) in enumerate(self.spans) if s >= start and e <= end]
+        idx = self.token_indices(start, end)
         if not idx:
             return None
         v = self.vectors[idx].mean(axis=0)
         return v / (np.linalg.norm(v) + 1e-9)
 
-    def token_indices(self, start: int, end: int) -> list[int]:
-        return [i for i, (s, e) in enumerate(self.spans) if s >= start and e <= end]
+    def pools(self, spans: Sequence[tuple[int, int]]) -> list[np.ndarray | None]:
+        """pool() for each span, kept: a context's sentence vectors serve every claim of every
+        answer over it."""
+        key = tuple(spans)
+        if key not in self._pooled:
+            self._pooled[key] = [self.pool(s, e) for s, e in spans]
+        return self._pooled[key]
 
 
 class TokenEncoder:
@@ -79,7 +88,7 @@ class TokenEncoder:
                     hidden = self.model(**batch).last_hidden_state.float().numpy()
                     for row, i in enumerate(idx):
                         seen = rows[owners[i]]
-                        taken = {s for s in seen[1]}
+                        taken = set(seen[1])  # windows overlap: a token already taken from another window is kept once
                         for j, (s, e) in enumerate(enc["offset_mapping"][i]):
                             if e > s and (s, e) not in taken:
                                 seen[0].append(hidden[row, j])
@@ -87,7 +96,7 @@ class TokenEncoder:
             for i, text in enumerate(todo):
                 vecs, spans = rows[i]
                 order_t = sorted(range(len(spans)), key=lambda k: spans[k])
-                v = np.array([vecs[k] for k in order_t], dtype="float32").reshape(-1, hidden.shape[-1] if todo else 1)
+                v = np.array([vecs[k] for k in order_t], dtype="float32").reshape(-1, hidden.shape[-1])
                 if len(v):
                     v /= np.linalg.norm(v, axis=1, keepdims=True) + 1e-9
                 self._cache[text] = Encoded(text, v, [spans[k] for k in order_t])

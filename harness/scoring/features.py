@@ -68,9 +68,6 @@ class ClaimFeatures:
     words: list[tuple[int, int, float]]  # (start, end, alignment) per content word of the claim
     novel: list[tuple[int, int]]  # answer offsets of the words in neither the context nor the question
 
-    def vector(self, names: Sequence[str] = FEATURES) -> list[float]:
-        return [float(self.values[n]) for n in names]
-
 
 def _bad(signal: Signal | None) -> float:
     return 1.0 if signal is not None and signal.value is not None and signal.value < 1.0 else 0.0
@@ -107,14 +104,14 @@ def claim_features(claim: Claim, index: int, n_claims: int, signals: dict[str, S
     values["align_min"] = sims[0] if sims else 1.0
     values["align_low3"] = float(np.mean(sims[:3])) if sims else 1.0
     values["align_frac_low"] = sum(1 for s in sims if s < LOW_ALIGNMENT) / len(sims) if sims else 0.0
+    evidence = select_evidence(claim.text, ctx.sentences, ctx.sentence_words)
     cos_best, cos_evidence = 1.0, 1.0
     vec = answer.pool(claim.start, claim.end) if answer is not None else None
     if vec is not None and context_encoded is not None and ctx.sentence_spans:
-        sent_vecs = [context_encoded.pool(s, e) for s, e in ctx.sentence_spans]
+        sent_vecs = context_encoded.pools(ctx.sentence_spans)
         sims_s = [float(v @ vec) for v in sent_vecs if v is not None]
         cos_best = max(sims_s) if sims_s else 0.0
-        picked = [sent_vecs[i] for i in select_evidence(claim.text, ctx.sentences, ctx.sentence_words)
-                  if sent_vecs[i] is not None]
+        picked = [sent_vecs[i] for i in evidence if sent_vecs[i] is not None]
         if picked:
             pooled = np.mean(picked, axis=0)
             cos_evidence = float(pooled @ vec / (np.linalg.norm(pooled) + 1e-9))
@@ -126,8 +123,7 @@ def claim_features(claim: Claim, index: int, n_claims: int, signals: dict[str, S
     if values["numbers_missing"] == 0.0:
         quantities = extract_quantities(claim.text)
         if quantities:
-            picked = select_evidence(claim.text, ctx.sentences, ctx.sentence_words)
-            near = context_quantities(" ".join(ctx.sentences[i] for i in picked))
+            near = context_quantities(" ".join(ctx.sentences[i] for i in evidence))
             values["numbers_far"] = 1.0 if any(not supported(q, near) for q in quantities) else 0.0
     novel_spans = [(claim.start + m.start(), claim.start + m.start() + len(m.group().rstrip(",.'’-")))
                    for m in _WORD.finditer(claim.text) if (w := content_words(m.group())) and w <= novel]
