@@ -22,6 +22,7 @@ from harness.scoring.numbers import extract_quantities
 
 from harness.scoring.alignment import LOW_ALIGNMENT_SPAN, Encoded, TokenEncoder
 from harness.scoring.combiner import Combiner, load_combiner
+from harness.scoring.evidence import evidence_text, select_evidence
 from harness.scoring.features import answer_features, claim_features
 
 # Bump when a change to the scoring rules can change a verdict: cached verdicts carry it (with
@@ -91,25 +92,14 @@ class AnswerScore:
 
 
 def unsupported_words(c: ClaimScore, answer: str) -> list[tuple[int, int]]:
-    from harness.scoring.numbers import extract_quantities as quantities
-    from harness.scoring.signals import claim_terms
-
-    # A word the context lacks is marked unless its alignment finds a close counterpart (a synonym).
+    # A word the context lacks is marked unless its alignment finds a close counterpart (a synonym),
+    # and so is every number or term the signals found missing.
     alignment = {(s, e): a for s, e, a in c.words}
     marks: list[tuple[int, int]] = [(s, e) for s, e in c.novel if alignment.get((s, e), 0.0) < LOW_ALIGNMENT_SPAN]
-    numbers = c.signals.get("numbers")
-    if numbers is not None and numbers.value is not None and numbers.value < 1.0:
-        missing = numbers.reason
-        for q in quantities(c.claim.text):
-            if q.text in missing:
-                marks.append((c.claim.start + q.start, c.claim.start + q.end))
-    terms = c.signals.get("terms")
-    if terms is not None and terms.value is not None and terms.value < 1.0:
-        for t in claim_terms(c.claim.text):
-            if t in terms.reason.split(": ", 1)[-1].split(", "):
-                i = c.claim.text.find(t)
-                if i >= 0:
-                    marks.append((c.claim.start + i, c.claim.start + i + len(t)))
+    for name in ("numbers", "terms"):
+        signal = c.signals.get(name)
+        if signal is not None:
+            marks += [(c.claim.start + s, c.claim.start + e) for s, e in signal.missing]
     if not marks:
         return [(c.claim.start, c.claim.end)]
     marks.sort()
@@ -204,8 +194,6 @@ class Scorer:
             feats = claim_features(cs.claim, i, len(checkable), signals, ctx, question, encoded, refs, ctx_encoded)
             support = 1.0 - self.variant.claim.probability(feats.values)
             if self.judge is not None:
-                from harness.scoring.evidence import evidence_text, select_evidence
-
                 evidence = evidence_text(ctx.sentences, select_evidence(cs.claim.text, ctx.sentences, ctx.sentence_words))
                 signals["judge"] = self.judge.judge([(cs.claim.text, evidence or ctx.text)])[0]
                 if signals["judge"].value is not None and signals["judge"].value < 0.5:

@@ -30,6 +30,9 @@ Until Within Coverage Policy Form Article Section Note""".split())
 class Signal:
     value: float | None
     reason: str
+    # Where in the claim (character offsets) the items the context lacks are: the unsupported
+    # numbers or terms, so a report can mark exactly them.
+    missing: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict:
         return {"value": None if self.value is None else round(self.value, 4), "reason": self.reason}
@@ -86,22 +89,27 @@ def register_signal(name: str) -> Callable[[SignalFn], SignalFn]:
     return wrap
 
 
-def coverage_signal(checked: list[tuple[str, bool]], none: str, missing_what: str, found_what: str) -> Signal:
+def coverage_signal(checked: list[tuple[str, bool]], none: str, missing_what: str, found_what: str,
+                    where: Sequence[tuple[int, int] | None] = ()) -> Signal:
     """The share of a claim's checkable items (numbers, terms, citations) the context holds;
-    `checked` pairs each item's text with whether the context holds it."""
+    `checked` pairs each item's text with whether the context holds it, `where` gives each
+    item's offsets in the claim when known."""
     found = [text for text, ok in checked if ok]
     missing = [text for text, ok in checked if not ok]
     if not checked:
         return Signal(None, none)
     if missing:
-        return Signal(len(found) / (len(found) + len(missing)), f"{missing_what}: " + ", ".join(missing))
+        spans = tuple(w for (_, ok), w in zip(checked, where) if not ok and w is not None)
+        return Signal(len(found) / (len(found) + len(missing)), f"{missing_what}: " + ", ".join(missing), spans)
     return Signal(1.0, f"{found_what}: " + ", ".join(found))
 
 
 @register_signal("numbers")
 def numbers_signal(claim: Claim, ctx: Context) -> Signal:
-    checked = [(q.text, supported(q, ctx.quantities)) for q in drop_outline(claim.text, extract_quantities(claim.text))]
-    return coverage_signal(checked, "no numbers", "not in the context", "all numbers in the context")
+    quantities = drop_outline(claim.text, extract_quantities(claim.text))
+    checked = [(q.text, supported(q, ctx.quantities)) for q in quantities]
+    return coverage_signal(checked, "no numbers", "not in the context", "all numbers in the context",
+                           [(q.start, q.end) for q in quantities])
 
 
 def claim_terms(text: str) -> list[str]:
@@ -129,8 +137,11 @@ def claim_terms(text: str) -> list[str]:
 
 @register_signal("terms")
 def terms_signal(claim: Claim, ctx: Context) -> Signal:
-    checked = [(t, _norm(t) in ctx.norm) for t in claim_terms(claim.text)]
-    return coverage_signal(checked, "no names or defined terms", "not in the context", "in the context")
+    terms = claim_terms(claim.text)
+    checked = [(t, _norm(t) in ctx.norm) for t in terms]
+    starts = [claim.text.find(t) for t in terms]
+    return coverage_signal(checked, "no names or defined terms", "not in the context", "in the context",
+                           [(i, i + len(t)) if i >= 0 else None for t, i in zip(terms, starts)])
 
 
 @register_signal("overlap")
