@@ -1,12 +1,16 @@
 """Scorer throughput: answers/s for ~100-word answers over ~2,000-character contexts.
 
-    python bench/scoring.py [--n 200]
+    python bench/scoring.py [--n 200] [--judge SPEC ...] [--judge-n 20]
 
 Contexts are 2,000-character slices of the three policy forms, a new one for every answer (the
 worst case: in `harness eval` every model answers over the same clauses, encoded once);
 answers are ~100 words mixing sentences taken from the context (faithful) and invented ones.
 Prints answers/s of the default scorer (token alignment with the bundled MiniLM + the learned
 combiner) and of the lexical-only variant, measured side by side in one run, and their ratio. The `harness score` requirement is at least 5 answers/s on this machine.
+
+Each `--judge` (e.g. `llm:hf:smollm2-135m`, `detector:PATH`, `nli:PATH`) is timed on the first
+`--judge-n` answers with its cache off, next to the default scorer on the same answers: what a
+judge costs per answer and per claim.
 """
 
 from __future__ import annotations
@@ -51,9 +55,32 @@ def run(scorer: Scorer, items) -> float:
     return len(items) / (time.perf_counter() - t)
 
 
+def judge_cost(spec: str, items, base_rate: float) -> None:
+    from harness.scoring.judges import make_judge
+
+    judge = make_judge(spec)  # uncached: every claim is judged in the timing
+    scorer = Scorer(ScoreConfig(use_embeddings=True), judge=judge)
+    scorer.prepare(items[:1])
+    calls = 0
+    inner = judge.judge
+
+    def counted(pairs):
+        nonlocal calls
+        calls += len(pairs)
+        return inner(pairs)
+
+    judge.judge = counted
+    rate = run(scorer, items)
+    seconds = len(items) / rate
+    print(f"judge {spec}: {rate:8.2f} answers/s, {seconds / max(calls, 1) * 1000:.0f} ms per claim "
+          f"({calls} claims; the default scorer alone: {base_rate:.1f} answers/s, {base_rate / rate:.0f}x faster)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--judge", action="append", default=[], help="a judge spec to time (repeatable)")
+    ap.add_argument("--judge-n", type=int, default=20, help="answers each judge is timed on")
     args = ap.parse_args()
     items = workload(args.n, random.Random(0))
     words = sum(len(a.split()) for a, _ in items) / len(items)
@@ -66,6 +93,8 @@ def main() -> None:
     print(f"{len(items)} answers, {words:.0f} words each on average, contexts of {chars:.0f} characters")
     print(f"with embeddings: {with_emb:8.1f} answers/s")
     print(f"lexical only:    {lexical:8.1f} answers/s   ({lexical / with_emb:.1f}x the full scorer)")
+    for spec in args.judge:
+        judge_cost(spec, items[:args.judge_n], with_emb)
 
 
 if __name__ == "__main__":

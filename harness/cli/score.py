@@ -22,7 +22,8 @@ def _scorer(threshold: float | None, no_embeddings: bool, judge: str | None = No
     return Scorer(ScoreConfig(**kwargs))
 
 
-JUDGE_HELP = ("Optional judge, off by default, verdicts cached: nli:PATH (a local NLI cross-encoder) or "
+JUDGE_HELP = ("Optional judge, off by default, verdicts cached: nli:PATH_OR_ID (a Hugging Face NLI cross-encoder), "
+              "detector:PATH_OR_ID (a LettuceDetect-style token classifier; its tokens become the spans) or "
               "llm:BACKEND:MODEL (e.g. llm:hf:./my-model). Re-calibrate the threshold when you add one.")
 
 

@@ -1,10 +1,17 @@
-"""Optional judges behind one interface, off by default and cached: an NLI cross-encoder from
-a local folder, or an LLM judge (any generation backend: a local model through `hf`, and the
-OpenAI-compatible backend once it exists).
+"""Optional judges behind one interface, off by default and cached:
+
+- `nli:PATH_OR_HUB_ID`: an NLI cross-encoder (value = P(entailment) of context => claim);
+- `detector:PATH_OR_HUB_ID`: a token-classification hallucination detector in the LettuceDetect
+  style (context + claim as a pair, label 1 = hallucinated token on the claim's side; value =
+  1 - the highest token probability, and the tokens it marks become the claim's spans);
+- `llm:BACKEND:MODEL`: any generation backend asked yes/no (a local model through `hf`, the
+  OpenAI-compatible backend once it exists).
 
 A judge reads (claim, context) pairs and returns a Signal each: 1.0 supported, 0.0 not, None
 when it cannot tell. Verdicts are cached in $HARNESS_HOME/cache/judge-*.json by a hash of
-(judge, claim, context), so re-scoring the same answers costs nothing.
+(judge, claim, context), so re-scoring the same answers costs nothing. Models load with
+`trust_remote_code=False` and from safetensors only; a hub id needs the network (or the hub
+cache) the first time, and a model that cannot be loaded is one clear error, not a fallback.
 """
 
 from __future__ import annotations
@@ -25,19 +32,42 @@ class Judge(Protocol):
         ...
 
 
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def model_source(kind: str, spec: str) -> str:
+    """A local folder, or a hub id ('owner/name'); anything else is an error naming what was given."""
+    from pathlib import Path
+
+    if not spec:
+        raise HarnessError(f"the {kind} judge needs a model: a local folder or a hub id like owner/name")
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists() or spec.startswith((".", "/", "~")) or not HUB_ID.match(spec):
+        raise HarnessError(f"{kind} judge model folder not found: {spec}")
+    return spec
+
+
+def load_failed(kind: str, spec: str, exc: Exception) -> HarnessError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return HarnessError(f"could not load the {kind} judge {spec!r} (a local folder, or a hub id when the hub or "
+                        f"its cache is reachable): {first}")
+
+
 class NLIJudge:
     """A sentence-transformers CrossEncoder trained for NLI; value = P(entailment)."""
 
     def __init__(self, path: str, model: Any = None):
         self.name = f"nli:{path}"
         if model is None:
-            from pathlib import Path
-
             from sentence_transformers import CrossEncoder
 
-            if not Path(path).is_dir():
-                raise HarnessError(f"NLI judge folder not found: {path}")
-            model = CrossEncoder(path, trust_remote_code=False)
+            source = model_source("NLI", path)
+            try:
+                model = CrossEncoder(source, trust_remote_code=False, model_kwargs={"use_safetensors": True})
+            except Exception as exc:  # noqa: BLE001 - any load failure is the same one-line error
+                raise load_failed("NLI", path, exc) from exc
         self.model = model
         labels = {int(k): str(v).lower() for k, v in getattr(getattr(model, "config", None), "id2label", {}).items()} or \
             {0: "contradiction", 1: "entailment", 2: "neutral"}
@@ -55,6 +85,77 @@ class NLIJudge:
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         return [Signal(float(p[self.entail]), f"NLI entailment probability {p[self.entail]:.2f}") for p in probs]
+
+
+DETECTOR_PROMPT = ("Bear in mind that your response should be strictly based on the following passage:\n"
+                   "{context}\noutput:")
+
+
+class DetectorJudge:
+    """A token-classification detector (LettuceDetect-style) reading (context prompt, claim) pairs.
+
+    Sees the whole context rather than the few evidence sentences: such detectors are trained on
+    full retrieved passages. Label 1 (or the label named 'hallucinated') is the unsupported class.
+    """
+
+    full_context = True
+
+    def __init__(self, path: str, model: Any = None, tokenizer: Any = None, max_length: int = 4096,
+                 batch_size: int = 8):
+        self.name = f"detector:{path}"
+        if model is None:
+            from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+            source = model_source("detector", path)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+                model = AutoModelForTokenClassification.from_pretrained(source, trust_remote_code=False,
+                                                                        use_safetensors=True)
+            except Exception as exc:  # noqa: BLE001 - any load failure is the same one-line error
+                raise load_failed("detector", path, exc) from exc
+        self.model, self.tokenizer = model.eval(), tokenizer
+        labels = {int(k): str(v).lower() for k, v in (getattr(model.config, "id2label", None) or {}).items()}
+        named = [i for i, label in labels.items() if label.startswith(("halluc", "unsupported"))]
+        self.bad = named[0] if named else 1
+        limit = getattr(tokenizer, "model_max_length", max_length) or max_length
+        self.max_length = min(max_length, limit, getattr(model.config, "max_position_embeddings", max_length))
+        self.batch_size = batch_size
+
+    def judge(self, pairs: Sequence[tuple[str, str]]) -> list[Signal]:
+        import torch
+
+        out: list[Signal] = []
+        for at in range(0, len(pairs), self.batch_size):
+            chunk = pairs[at:at + self.batch_size]
+            enc = self.tokenizer([DETECTOR_PROMPT.format(context=context) for _, context in chunk],
+                                 [claim for claim, _ in chunk], truncation="only_first", max_length=self.max_length,
+                                 padding=True, return_offsets_mapping=True, return_tensors="pt")
+            offsets = enc.pop("offset_mapping")
+            with torch.no_grad():
+                probs = torch.softmax(self.model(**enc).logits.float(), dim=-1)[..., self.bad]
+            for row, (claim, _) in enumerate(chunk):
+                side = [i for i, s in enumerate(enc.sequence_ids(row)) if s == 1 and offsets[row, i, 1] > offsets[row, i, 0]]
+                if not side:
+                    out.append(Signal(None, "detector saw no claim tokens"))
+                    continue
+                p = probs[row, side]
+                marked = [tuple(int(x) for x in offsets[row, i]) for i, q in zip(side, p.tolist()) if q >= 0.5]
+                worst = float(p.max())
+                reason = (f"detector: {len(marked)} of {len(side)} tokens unsupported (max p {worst:.2f})" if marked
+                          else f"detector: no token unsupported (max p {worst:.2f})")
+                out.append(Signal(1.0 - worst, reason, merge_offsets(marked, claim)))
+        return out
+
+
+def merge_offsets(marks: list[tuple[int, ...]], text: str) -> tuple[tuple[int, int], ...]:
+    """Adjacent marked tokens (only spaces between them) become one span."""
+    spans: list[list[int]] = []
+    for s, e in sorted(marks):
+        if spans and not text[spans[-1][1]:s].strip():
+            spans[-1][1] = max(spans[-1][1], e)
+        else:
+            spans.append([s, e])
+    return tuple((s, e) for s, e in spans)
 
 
 JUDGE_SYSTEM = ("You check answers against insurance policy clauses. Reply with one word: yes if the claim is "
@@ -95,11 +196,12 @@ class LLMJudge:
 
 judge_registry: Registry[Callable[[str], Judge]] = Registry("judge")
 judge_registry.register("nli", NLIJudge)
+judge_registry.register("detector", DetectorJudge)
 judge_registry.register("llm", LLMJudge)
 
 
 def make_judge(spec: str) -> Judge | None:
-    """'' -> None; 'nli:PATH' or 'llm:BACKEND:MODEL' -> the judge."""
+    """'' -> None; 'nli:PATH_OR_ID', 'detector:PATH_OR_ID' or 'llm:BACKEND:MODEL' -> the judge."""
     if not spec:
         return None
     name, _, arg = spec.partition(":")
@@ -109,6 +211,7 @@ def make_judge(spec: str) -> Judge | None:
 class CachedJudge:
     def __init__(self, judge: Judge, cache: JsonCache):
         self.inner, self.cache, self.name = judge, cache, judge.name
+        self.full_context = getattr(judge, "full_context", False)
 
     def judge(self, pairs: Sequence[tuple[str, str]]) -> list[Signal]:
         keys = [JsonCache.key({"judge": self.name, "claim": c, "context": x}) for c, x in pairs]
@@ -116,6 +219,8 @@ class CachedJudge:
         if todo:
             fresh = self.inner.judge([pairs[i] for i in todo])
             for i, signal in zip(todo, fresh):
-                self.cache.set(keys[i], {"value": signal.value, "reason": signal.reason})
+                self.cache.set(keys[i], {"value": signal.value, "reason": signal.reason,
+                                         "missing": [list(m) for m in signal.missing]})
             self.cache.flush()
-        return [Signal(self.cache.get(k)["value"], self.cache.get(k)["reason"]) for k in keys]
+        return [Signal(hit["value"], hit["reason"], tuple(tuple(m) for m in hit.get("missing", ())))
+                for hit in (self.cache.get(k) for k in keys)]

@@ -37,7 +37,7 @@ class ScoreConfig:
     use_embeddings: bool = True
     embedder: str = "all-minilm-l6-v2"
     signals: tuple[str, ...] = ("numbers", "terms", "overlap", "negation", "citation")
-    judge: str = ""  # '' (off), 'nli:PATH' or 'llm:BACKEND:MODEL'; see harness.scoring.judges
+    judge: str = ""  # '' (off), 'nli:PATH_OR_ID', 'detector:PATH_OR_ID' or 'llm:BACKEND:MODEL'; see harness.scoring.judges
     combiner: str = ""  # a combiner JSON; '' = the shipped harness/scoring/data/combiner.json
 
     @property
@@ -93,10 +93,10 @@ class AnswerScore:
 
 def unsupported_words(c: ClaimScore, answer: str) -> list[tuple[int, int]]:
     # A word the context lacks is marked unless its alignment finds a close counterpart (a synonym),
-    # and so is every number or term the signals found missing.
+    # and so is every number or term the signals found missing (and what a detector judge marked).
     alignment = {(s, e): a for s, e, a in c.words}
     marks: list[tuple[int, int]] = [(s, e) for s, e in c.novel if alignment.get((s, e), 0.0) < LOW_ALIGNMENT_SPAN]
-    for name in ("numbers", "terms"):
+    for name in ("numbers", "terms", "judge"):
         signal = c.signals.get(name)
         if signal is not None:
             marks += [(c.claim.start + s, c.claim.start + e) for s, e in signal.missing]
@@ -193,12 +193,17 @@ class Scorer:
             signals = {name: SIGNALS[name](cs.claim, ctx) for name in self.config.signals if name in SIGNALS}
             feats = claim_features(cs.claim, i, len(checkable), signals, ctx, question, encoded, refs, ctx_encoded)
             support = 1.0 - self.variant.claim.probability(feats.values)
-            if self.judge is not None:
-                evidence = evidence_text(ctx.sentences, select_evidence(cs.claim.text, ctx.sentences, ctx.sentence_words))
-                signals["judge"] = self.judge.judge([(cs.claim.text, evidence or ctx.text)])[0]
-                if signals["judge"].value is not None and signals["judge"].value < 0.5:
-                    support = min(support, JUDGE_CAP)
             cs.signals, cs.features, cs.words, cs.novel, cs.support = signals, feats.values, feats.words, feats.novel, support
+        if self.judge is not None and checkable:
+            # One call per answer, so a model judge batches its claims.
+            full = getattr(self.judge, "full_context", False)
+            pairs = [(cs.claim.text, ("" if full else evidence_text(
+                ctx.sentences, select_evidence(cs.claim.text, ctx.sentences, ctx.sentence_words))) or ctx.text)
+                for cs in checkable]
+            for cs, verdict in zip(checkable, self.judge.judge(pairs)):
+                cs.signals["judge"] = verdict
+                if verdict.value is not None and verdict.value < 0.5:
+                    cs.support = min(cs.support, JUDGE_CAP)
         return scored
 
     def score(self, answer: str, passages: Sequence[str], context: Context | None = None,
