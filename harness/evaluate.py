@@ -55,6 +55,10 @@ class EvalRun:
     def markdown_path(self) -> Path:
         return self.run_dir / "comparison.md"
 
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.html"
+
 
 CACHE_FILES = {"generations": "generations.jsonl", "scores": "scores.jsonl", "hits": "hits.jsonl"}
 
@@ -143,6 +147,7 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
         "comparisons": compute_comparisons(records, models, cells) if cfg.score else [],
     }
     write_comparison(run.path, comparison)
+    write_report(run.path)
     run.set_status("complete", failed=counts.failed)
     return comparison
 
@@ -190,6 +195,48 @@ def _scorer_info(cfg: EvalConfig) -> dict:
     combiner = load_combiner()
     threshold = cfg.score_threshold if cfg.score_threshold is not None else combiner.variant("full").threshold
     return {"scorer_version": f"{SCORER_VERSION}/{combiner.version}", "scorer_threshold": threshold}
+
+
+def rescored(path: Path, score_threshold: float | None = None):
+    """A finished run or a blessed baseline (with its retrieval.jsonl) with every answer scored
+    again by today's scorer, in memory: verdicts, metrics and the scorer's version replaced.
+    Used to re-bless a baseline after a deliberate scorer change, and by the regression test
+    that watches the committed baseline."""
+    import tempfile
+
+    from harness.results.gate import Run, load_run
+    from harness.scoring.scorer import ScoreConfig, Scorer
+
+    run = load_run(path)
+    saved = Path(path) / "retrieval.jsonl"
+    if not saved.is_file():
+        raise HarnessError("no retrieval.jsonl: the clauses the answers were made from are needed to score "
+                           "them again (bless with --with-contexts)", path)
+    questions = load_saved_questions(saved)
+    position = {q.item.id: i for i, q in enumerate(questions)}
+    missing = sorted({r["item_id"] for r in run.items} - set(position))
+    if missing:
+        raise HarnessError(f"{len(missing)} answered questions are not in retrieval.jsonl (e.g. {missing[0]})", saved)
+    records = [dict(r, index=position[r["item_id"]], error=r.get("error")) for r in run.items]
+    with tempfile.TemporaryDirectory() as tmp:
+        score_records(records, questions, Scorer(ScoreConfig(threshold=score_threshold)),
+                      JsonlStore(Path(tmp) / "scores.jsonl"))
+    models = list(run.comparison.get("metrics", {}))
+    cells = list(run.comparison.get("cells", {}))
+    cfg = EvalConfig(score_threshold=score_threshold)
+    comparison = dict(run.comparison, **_scorer_info(cfg), metrics=compute_metrics(records, models, cells),
+                      comparisons=compute_comparisons(records, models, cells))
+    return Run(Path(path), comparison, records)
+
+
+def write_report(run_dir: Path) -> None:
+    """report.html beside comparison.*; a page that cannot be drawn does not undo the run."""
+    from harness.results.report import render_report
+
+    try:
+        render_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run's results are already written
+        log.warning("report.html not written (%s); retry with `harness report %s`", exc, run_dir)
 
 
 def write_comparison(run_dir: Path, comparison: dict) -> None:

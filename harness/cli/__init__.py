@@ -83,6 +83,7 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 from harness.cli import data as _data  # noqa: E402,F401  (registers the command)
 from harness.cli import eval as _eval  # noqa: E402,F401
 from harness.cli import experiment as _experiment  # noqa: E402,F401
+from harness.cli import results as _results  # noqa: E402,F401
 from harness.cli import index as _index  # noqa: E402,F401
 from harness.cli import score as _score  # noqa: E402,F401
 from harness.cli import search as _search  # noqa: E402,F401

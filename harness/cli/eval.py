@@ -100,6 +100,8 @@ def report(run, table: str | None = None) -> None:
     if failed:
         click.echo(f"warning: {failed} item(s) failed; they are in items.jsonl with `error` set and are retried "
                    f"by `harness eval --resume {run.run_dir}`", err=True)
+    if run.report_path.is_file():
+        click.echo(f"report: {run.report_path}", err=True)
     click.echo(str(run.markdown_path))
 
 

@@ -20,7 +20,10 @@ from harness.config import EvalConfig
 @click.option("--cell-b", help="Decoding cell that is 'after' (default: RUN_B's only cell, or RUN_A's second).")
 @click.option("--models", multiple=True, metavar="NAME...", help="Only these models (default: every model in both).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of Markdown.")
-def compare_cmd(run_a, run_b, cell_a, cell_b, models, as_json) -> None:
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the before/after page here: the table and every question that flipped, "
+                   "with both answers, unsupported spans highlighted.")
+def compare_cmd(run_a, run_b, cell_a, cell_b, models, as_json, html_out) -> None:
     """Before / after, per model, with paired statistics on the same questions.
 
     RUN_A is "before", RUN_B "after"; with one run, its first decoding cell is "before" and
@@ -34,11 +37,16 @@ def compare_cmd(run_a, run_b, cell_a, cell_b, models, as_json) -> None:
       harness compare results/20261201-101500-base-v1-v2          # its two cells
       harness compare results/RUN_BEFORE results/RUN_AFTER --models v2
       harness compare results/RUN --cell-a greedy --cell-b seed-optimized --json
+      harness compare results/RUN --html results/RUN/compare.html
     """
     from harness.results.compare import compare_markdown, compare_runs
 
     result = compare_runs(run_a, run_b, cell_a, cell_b, list(models) or None)
     click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else compare_markdown(result))
+    if html_out:
+        from harness.results.report import render_compare
+
+        click.echo(f"html: {render_compare(result, run_a, run_b, html_out)}", err=True)
 
 
 def _asker(opts: dict):
