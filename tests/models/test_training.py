@@ -4,6 +4,7 @@ what a step changes, the registry, interrupted runs and --resume."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -234,3 +235,21 @@ def test_dataset_by_kind_is_built_and_kept_with_the_adapter(tmp_path, tiny_model
 
     assert sha256_file(kept) == manifest["dataset"]["sha256"]
     assert manifest["dataset"]["stats"]["by_language"] == {"en": 96, "ko": 22}
+
+
+def test_training_logs_to_a_real_local_mlflow_store(tmp_path, tiny_model_dir, train_file, monkeypatch):
+    mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed (pip install 'rag-harness[mlflow]')")
+    monkeypatch.chdir(tmp_path)
+    # Training sets MLFLOW_TRACKING_URI for transformers' callback; setenv first so teardown removes it.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "unset")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "harness-train-test")
+    train(_cfg(tmp_path, tiny_model_dir, max_steps=3, grad_accum=1, track="mlflow"), registry_path=tmp_path / "models.json")
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()  # the local store, when no URI is set
+    client = mlflow.tracking.MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("harness-train-test")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    history = client.get_metric_history(runs[0].info.run_id, "loss")
+    assert len(history) == 3 and all(h.value > 0 for h in history)
+    assert runs[0].data.params["learning_rate"] == "0.005"
