@@ -66,9 +66,11 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
       harness index                      # policy documents -> chunks -> FAISS index
       harness data build --dataset rag   # train split -> v2-style training set
       harness train --dataset rag --name v2   # LoRA adapter, registered in models.json
-      harness eval --models base v1 v2   # RAG over the eval set -> results/<run>/comparison.md
+      harness eval --models base v1 v2   # RAG over the eval set -> results/<run>/comparison.md, report.html
       harness eval --config experiments/seed.yaml   # seed 004: base/v1/v2 x before/after decoding
       harness compare results/<run>      # before/after per model, paired statistics
+      harness report results/<run>       # report.html: plots, every answer, unsupported spans highlighted
+      harness gate results/<run> --baseline main   # exit 1 when worse than a blessed baseline beyond noise
 
     Bad input (a missing file, a malformed line, an unknown name) exits with code 2 and one
     line naming the file and line. Set HF_HUB_OFFLINE=0 to let hub ids be downloaded.
