@@ -131,3 +131,13 @@ def test_report_command_and_compare_page(report_run):
     page = out.read_text()
     assert "Questions that flipped" in page and "&lt;script&gt;" in page  # the hostile answer flipped
     assert run("report", report_run.parent / "missing").exit_code == 2
+
+
+def test_an_unscored_run_still_gets_a_report(tmp_path, sfip_index):
+    result = run("eval", "--backend", "scripted", "--models", "base", "--eval-set", STARTER, "--index", sfip_index,
+                 "--limit", "2", "--no-score", "--results-dir", tmp_path / "results")
+    assert result.exit_code == 0, result.output
+    run_dir = Path(result.stdout.strip().splitlines()[-1]).parent
+    page = (run_dir / "report.html").read_text()
+    assert page.count('class="answer"') == 2 and "verdict-unscored" in page
+    assert "data:image/png" not in page and not list((run_dir / "plots").glob("*.png"))  # nothing to plot
