@@ -183,11 +183,16 @@ class EvalConfig:
     index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`."})
     k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "What 'base' means: 'smollm2-135m' (bundled), a local folder or a hub id."})
-    backend: str = field(default="hf", metadata={"help": "Generation backend: hf (transformers) or scripted (no model: for tests and dry runs)."})
+    backend: str = field(default="hf", metadata={"help": "Generation backend: hf (transformers), openai (any OpenAI-compatible server: vLLM, TGI, llama.cpp, Ollama, a hosted API) or scripted (no model: for tests and dry runs)."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (float32 on CPU, where answers were measured not to change with the batch size; bf16, or fp16 without bf16, on GPUs), float32, bfloat16, float16."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps."})
     load_in_4bit: bool = field(default=False, metadata={"help": "Load the model in 4-bit NF4 through bitsandbytes (QLoRA-style)."})
     batch_size: int = field(default=8, metadata={"help": "Questions generated per batch."})
+    api_base: str = field(default="", metadata={"help": "openai backend: the server's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default: OPENAI_BASE_URL; a model's api_base in models.json wins)."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "openai backend: the environment variable holding the API key (read at request time, never stored or logged)."})
+    concurrency: int = field(default=4, metadata={"help": "openai backend: requests in flight at once."})
+    request_timeout: float = field(default=120.0, metadata={"help": "openai backend: seconds to wait for one answer before retrying."})
+    max_retries: int = field(default=4, metadata={"help": "openai backend: retries of a request on 429, 5xx, timeouts and dropped connections (exponential backoff with jitter)."})
     results_dir: str = field(default=DEFAULT_RESULTS, metadata={"help": "Runs land in RESULTS_DIR/<run_id>/."})
     run_name: str = field(default="", metadata={"help": "Suffix of the run folder name (default: the model names)."})
     split: str = field(default="", metadata={"help": "Evaluate only this split of the eval set (train, dev or test); all questions when not given."})
@@ -209,6 +214,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise HarnessError(f"k must be >= 1, got {self.k}")
+        if self.concurrency < 1 or self.request_timeout <= 0 or self.max_retries < 0:
+            raise HarnessError("concurrency must be >= 1, request_timeout > 0 and max_retries >= 0")
         if self.batch_size < 1:
             raise HarnessError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.limit < 0:

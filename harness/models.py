@@ -50,6 +50,9 @@ class ModelSpec:
     base_model: str
     adapter_dir: str | None = None
     adapter_sha: str | None = None
+    # For server backends: the name the server knows it by (vLLM --lora-modules v2=...) and where.
+    served_model: str | None = None
+    api_base: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -228,4 +231,5 @@ def get_model(name: str, base_model: str, registry_path: Path = Path(MODELS_FILE
             raise HarnessError(f"model {name!r}: adapter folder {path} does not exist", registry_path)
         check_adapter(path, base)
         adapter = str(path)
-    return ModelSpec(name=name, base_model=base, adapter_dir=adapter, adapter_sha=entry.get("adapter_sha"))
+    return ModelSpec(name=name, base_model=base, adapter_dir=adapter, adapter_sha=entry.get("adapter_sha"),
+                     served_model=entry.get("served_model"), api_base=entry.get("api_base"))

@@ -36,6 +36,13 @@ class BackendOptions:
     dtype: str = "auto"
     device: str = "auto"
     load_in_4bit: bool = False
+    # Server backends (openai): where, how many requests at once, how long to wait, how often to retry.
+    api_base: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 4
+    request_timeout: float = 120.0
+    max_retries: int = 4
+    retry_backoff: float = 0.5
 
 
 class Backend(Protocol):
@@ -64,6 +71,7 @@ class Backend(Protocol):
 backend_registry: Registry[type] = Registry("backend")
 backend_registry.register("hf", "harness.backends.hf:HFBackend")
 backend_registry.register("scripted", "harness.backends.scripted:ScriptedBackend")
+backend_registry.register("openai", "harness.backends.openai:OpenAIBackend")
 
 
 def create_backend(name: str, spec: ModelSpec, options: BackendOptions) -> Backend:

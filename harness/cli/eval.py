@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -17,7 +18,8 @@ OPTION_KEYS = {
     "backend": "backend", "dtype": "dtype", "device": "device", "load_in_4bit": "load_in_4bit",
     "batch_size": "batch_size", "split": "split", "limit": "limit", "results_dir": "results_dir",
     "run_name": "run_name", "score": "score", "score_threshold": "score_threshold", "score_judge": "score_judge",
-    "track": "track", "decoding": "decoding", "repeats": "repeats", "cache": "cache", "cache_dir": "cache_dir",
+    "track": "track", "api_base": "api_base", "api_key_env": "api_key_env", "concurrency": "concurrency",
+    "request_timeout": "request_timeout", "max_retries": "max_retries", "decoding": "decoding", "repeats": "repeats", "cache": "cache", "cache_dir": "cache_dir",
     "stop": "stops.phrases", "stop_at_generation": "stops.at_generation",
     **{f: f"decoding_overrides.{f}" for f in ("max_new_tokens", "do_sample", "temperature", "top_p", "top_k",
                                              "repetition_penalty", "no_repeat_ngram_size", "seed")},
@@ -28,6 +30,11 @@ def model_options() -> list:
     """Where the clauses come from and which weights answer: shared by eval, sweep, ask and chat."""
     return [
         config_option(EvalConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str)),
+        config_option(EvalConfig, "api_base", "--api-base", metavar="URL"),
+        config_option(EvalConfig, "api_key_env", "--api-key-env", metavar="VAR"),
+        config_option(EvalConfig, "concurrency", "--concurrency", type=int),
+        config_option(EvalConfig, "request_timeout", "--request-timeout", type=float),
+        config_option(EvalConfig, "max_retries", "--max-retries", type=int),
         config_option(EvalConfig, "k", "--k", type=int),
         config_option(EvalConfig, "base_model", "--base-model"),
         config_option(EvalConfig, "backend", "--backend"),
@@ -104,6 +111,15 @@ def report(run, table: str | None = None) -> None:
     if run.report_path.is_file():
         click.echo(f"report: {run.report_path}", err=True)
     click.echo(str(run.markdown_path))
+    gen = run.comparison["generation"]
+    if gen["failed"] and not gen["generated"] and not gen["from_cache"]:
+        # Every answer failed: the items are recorded (nothing dropped), but there is nothing to read.
+        from harness.io import iter_jsonl
+
+        first = next((r["error"] for _, r in iter_jsonl(run.run_dir / "items.jsonl") if r.get("error")), "unknown")
+        click.echo(f"Error: every answer failed ({first}); fix the cause and run "
+                   f"`harness eval --resume {run.run_dir}`", err=True)
+        sys.exit(1)
 
 
 def _progress(total: int, desc: str):

@@ -56,7 +56,8 @@ def _asker(opts: dict):
     overrides = {"models": [opts["model"]], "decoding": [opts["decoding"]] if opts["decoding"] else None,
                  "index": opts["index"], "k": opts["k"], "base_model": opts["base_model"], "backend": opts["backend"],
                  "dtype": opts["dtype"], "device": opts["device"], "load_in_4bit": opts["load_in_4bit"],
-                 "score": opts["score"]}
+                 "score": opts["score"], **{k: opts[k] for k in ("api_base", "api_key_env", "concurrency",
+                                                                 "request_timeout", "max_retries")}}
     return Asker(load_config(EvalConfig, opts["config_path"], overrides), opts["registry_path"])
 
 

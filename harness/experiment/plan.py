@@ -165,5 +165,10 @@ def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
         # A backend may check (and prepare, e.g. convert a bundled model) what it will load.
         getattr(backend_cls, "prepare", lambda s: None)(spec)
     dtype = eval_dtype(cfg.dtype, cfg.device) if cfg.backend == "hf" else cfg.dtype
-    return Plan(cfg, specs, cells, BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit),
-                skipped)
+    return Plan(cfg, specs, cells, backend_options(cfg, dtype), skipped)
+
+
+def backend_options(cfg: EvalConfig, dtype: str) -> BackendOptions:
+    return BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit, api_base=cfg.api_base,
+                          api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
+                          request_timeout=cfg.request_timeout, max_retries=cfg.max_retries)

@@ -174,8 +174,10 @@ def test_a_model_that_fails_to_load_is_recorded_as_failed(tmp_path, sfip_index, 
     (empty_adapter / "adapter_model.safetensors").write_bytes(b"not safetensors")
     result = run("eval", "--models", "broken", "--eval-set", STARTER, "--index", sfip_index,
                  "--results-dir", tmp_path / "results", "--limit", "3", "--dtype", "float32")
-    assert result.exit_code == 0, result.output
+    # Every answer failed: all recorded, and the command says so in one line and exits 1.
+    assert result.exit_code == 1, result.output
     assert "3 item(s) failed" in result.stderr
+    assert "Error: every answer failed (" in result.stderr and "harness eval --resume" in result.stderr
     run_dir = Path(result.stdout.strip().splitlines()[-1]).parent
     items = [json.loads(line) for line in (run_dir / "items.jsonl").read_text().splitlines()]
     assert len(items) == 3 and all(it["error"] and it["finish_reason"] == "error" for it in items)
