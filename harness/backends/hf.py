@@ -216,6 +216,11 @@ class HFBackend:
             "adapter": self.active_adapter,
         }
 
+    def prompt_length(self, messages: list[dict[str, str]], language: str = "en") -> int:
+        """The prompt's length in tokens, for grouping prompts of similar length into batches."""
+        text = render_prompt(messages, self.tokenizer, language)
+        return len(self.tokenizer(text, add_special_tokens=not self.tokenizer.chat_template)["input_ids"])
+
     def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
         if not requests:
             return []

@@ -139,8 +139,15 @@ def _generate_missing(todo, questions, by_cell, spec, cfg, loader, store, progre
             _fill(rec, None, info["load_error"], "")
         counts.failed += len(todo)
         return
-    # Batches hold one cell each, with prompts of similar length (less padding).
-    todo.sort(key=lambda t: (t[0]["cell"], t[0]["repeat"], len(questions[t[0]["index"]].messages[-1]["content"])))
+    # Batches hold one cell each, with prompts of similar length in tokens where the backend can
+    # count them (less padding than sorting by characters), else in characters.
+    count = getattr(backend, "prompt_length", None)
+    lengths = {}
+    for rec, _, _ in todo:
+        q = questions[rec["index"]]
+        if rec["index"] not in lengths:
+            lengths[rec["index"]] = count(q.messages, rec["language"]) if count else len(q.messages[-1]["content"])
+    todo.sort(key=lambda t: (t[0]["cell"], t[0]["repeat"], lengths[t[0]["index"]]))
     bar = progress(len(todo), spec.name)
     try:
         start = 0
