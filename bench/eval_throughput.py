@@ -8,7 +8,8 @@ SmolLM2-135M's chat template), greedy, max_new_tokens 128, through:
 
   seed        the seed's loop: a transformers pipeline() per question, float32 (the reference)
   hf-bf16     `harness eval`'s hf backend as it was when issue 12 was filed: bf16, batch 8
-  hf-fp32     `harness eval` now: float32 on CPU (batch-invariant), batch 8, batches by token count
+  hf-fp32-generate  float32 on CPU (batch-invariant), batch 8 by token count, transformers' generate()
+  hf-fp32     `harness eval` now: the same, finished rows leaving the batch (greedy)
   llamacpp    the llamacpp backend, in process, one prompt at a time (the bundled Q4_1 GGUF)
   openai-cN   the openai backend against llama-cpp-python's server on 127.0.0.1, N requests at once
 
@@ -31,7 +32,7 @@ from harness.backends.base import BackendOptions, GenRequest  # noqa: E402
 from harness.config import DecodingConfig  # noqa: E402
 from harness.models import ModelSpec, resolve_base_model  # noqa: E402
 
-PATHS = ("seed", "hf-bf16", "hf-fp32", "llamacpp", "openai-c1", "openai-c4")
+PATHS = ("seed", "hf-bf16", "hf-fp32-generate", "hf-fp32", "llamacpp", "openai-c1", "openai-c4")
 
 
 def starter_requests(limit: int, max_new_tokens: int) -> list[GenRequest]:
@@ -60,10 +61,11 @@ def run_seed(requests: list[GenRequest]):
     return out, time.perf_counter() - started
 
 
-def run_hf(requests: list[GenRequest], dtype: str, by_tokens: bool, batch: int = 8):
+def run_hf(requests: list[GenRequest], dtype: str, by_tokens: bool, shrinking: bool, batch: int = 8):
     from harness.backends.hf import HFBackend
 
     backend = HFBackend(ModelSpec("base", "smollm2-135m"), BackendOptions(dtype=dtype, device="cpu"))
+    backend.shrinking = shrinking
     started = time.perf_counter()
     if by_tokens:
         order = sorted(range(len(requests)), key=lambda i: backend.prompt_length(requests[i].messages))
@@ -116,7 +118,8 @@ def main() -> None:
         if path == "seed":
             out, seconds = run_seed(requests)
         elif path.startswith("hf-"):
-            out, seconds = run_hf(requests, "bfloat16" if path == "hf-bf16" else "float32", by_tokens=path == "hf-fp32")
+            out, seconds = run_hf(requests, "bfloat16" if path == "hf-bf16" else "float32",
+                                  by_tokens=path != "hf-bf16", shrinking=path == "hf-fp32")
         elif path == "llamacpp":
             out, seconds = run_llamacpp(requests)
         else:

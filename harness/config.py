@@ -192,6 +192,7 @@ class EvalConfig:
     api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "openai backend: the environment variable holding the API key (read at request time, never stored or logged)."})
     concurrency: int = field(default=4, metadata={"help": "openai backend: requests in flight at once."})
     request_timeout: float = field(default=120.0, metadata={"help": "openai backend: seconds to wait for one answer before retrying."})
+    server_params: str = field(default="extended", metadata={"help": "openai backend: 'extended' sends every decoding setting (repetition penalty, top-k: vLLM, TGI, llama.cpp understand them, and their own defaults differ); 'strict' only OpenAI's own fields, for hosted APIs that refuse others."})
     max_retries: int = field(default=4, metadata={"help": "openai backend: retries of a request on 429, 5xx, timeouts and dropped connections (exponential backoff with jitter)."})
     results_dir: str = field(default=DEFAULT_RESULTS, metadata={"help": "Runs land in RESULTS_DIR/<run_id>/."})
     run_name: str = field(default="", metadata={"help": "Suffix of the run folder name (default: the model names)."})
@@ -214,6 +215,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise HarnessError(f"k must be >= 1, got {self.k}")
+        if self.server_params not in ("extended", "strict"):
+            raise HarnessError(f"server_params must be extended or strict, got {self.server_params!r}")
         if self.concurrency < 1 or self.request_timeout <= 0 or self.max_retries < 0:
             raise HarnessError("concurrency must be >= 1, request_timeout > 0 and max_retries >= 0")
         if self.batch_size < 1:

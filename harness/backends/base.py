@@ -43,6 +43,7 @@ class BackendOptions:
     request_timeout: float = 120.0
     max_retries: int = 4
     retry_backoff: float = 0.5
+    server_params: str = "extended"  # "strict": only OpenAI's own request fields
 
 
 class Backend(Protocol):

@@ -140,6 +140,8 @@ class HFBackend:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.stop_ids = self._stop_ids()
         self.adapters: set[str] = {spec.name} if spec.adapter_dir else set()
+        # Finished rows leave the batch (greedy decoding); HARNESS_HF_SHRINK=0 uses generate() throughout.
+        self.shrinking = os.environ.get("HARNESS_HF_SHRINK", "1") != "0"
         self.active_adapter: str | None = spec.name if spec.adapter_dir else None
 
     @staticmethod
@@ -269,13 +271,15 @@ class HFBackend:
             kwargs.update(stop_strings=stop_strings, tokenizer=self.tokenizer)
         started = time.perf_counter()
         with torch.inference_mode(), self._adapter_scope():
-            output = self.model.generate(**enc, **kwargs)
+            if self.shrinking and not decoding.do_sample and not decoding.no_repeat_ngram_size and not stop_strings:
+                rows = self._greedy_shrinking(enc, decoding.max_new_tokens, decoding.repetition_penalty)
+            else:
+                output = self.model.generate(**enc, **kwargs)
+                rows = [row[enc["input_ids"].shape[1]:].tolist() for row in output]
         seconds = time.perf_counter() - started
-        prompt_len = enc["input_ids"].shape[1]
         stop = set(self.stop_ids)
         gens = []
-        for row, mask in zip(output, enc["attention_mask"]):
-            new = row[prompt_len:].tolist()
+        for new, mask in zip(rows, enc["attention_mask"]):
             end = next((j for j, t in enumerate(new) if t in stop), None)
             if end is None and stop_strings:
                 # A row stopped by a stop string is padded to the batch's length: drop the padding.
@@ -292,6 +296,49 @@ class HFBackend:
             gens.append(Generation(text=text, prompt_tokens=int(mask.sum()), completion_tokens=n_tokens,
                                    finish_reason=reason, seconds=seconds, batch_size=len(requests)))
         return gens
+
+    def _greedy_shrinking(self, enc: dict, max_new_tokens: int, repetition_penalty: float) -> list[list[int]]:
+        """Greedy decoding in which a row leaves the batch (and its KV cache) as soon as it ends,
+        so a batch no longer runs every row to its longest answer. Same tokens as generate()
+        (same positions, masks and repetition penalty); float32 keeps them batch-invariant."""
+        import torch
+        from transformers import DynamicCache
+
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        positions = mask.long().cumsum(-1) - 1
+        positions.masked_fill_(mask == 0, 1)
+        cache = DynamicCache(config=self.model.config)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                            use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+        seq = ids  # what the repetition penalty looks at, like generate(): prompt (padding too) + answer
+        last = positions[:, -1]
+        rows = list(range(ids.shape[0]))
+        out: list[list[int]] = [[] for _ in rows]
+        stop = set(self.stop_ids)
+        for _ in range(max_new_tokens):
+            if repetition_penalty != 1.0:
+                picked = torch.gather(logits, 1, seq)
+                picked = torch.where(picked < 0, picked * repetition_penalty, picked / repetition_penalty)
+                logits = logits.scatter(1, seq, picked)
+            token = logits.argmax(-1)
+            keep = []
+            for j, r in enumerate(rows):
+                out[r].append(int(token[j]))
+                if int(token[j]) not in stop and len(out[r]) < max_new_tokens:
+                    keep.append(j)
+            if not keep:
+                break
+            if len(keep) < len(rows):
+                index = torch.tensor(keep, device=ids.device)
+                cache.batch_select_indices(index)
+                mask, token, last, seq = mask[index], token[index], last[index], seq[index]
+                rows = [rows[j] for j in keep]
+            seq = torch.cat([seq, token[:, None]], dim=1)
+            mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
+            last = last + 1
+            logits = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=last[:, None],
+                                past_key_values=cache, use_cache=True).logits[:, -1, :].float()
+        return out
 
     def _adapter_scope(self):
         """The base model alone while adapters are loaded: peft's disable_adapter() bypasses every

@@ -170,11 +170,16 @@ class OpenAIBackend:
             body.update(temperature=d.temperature, top_p=d.top_p, seed=int(r.seed) % (2 ** 31))
         else:
             body.update(temperature=0.0, top_p=1.0, seed=0)
-        # Not in OpenAI's own API, understood by vLLM, TGI and llama.cpp (under their own names);
-        # sent only when they change something, so a hosted API is not handed unknown fields.
-        if d.repetition_penalty != 1.0:
+        # Not in OpenAI's own API, understood by vLLM, TGI and llama.cpp (under their own names).
+        # Sent always by default: a server's own defaults differ (llama.cpp's repeat_penalty is
+        # 1.1), and greedy must mean greedy. --server-params strict leaves them out for hosted
+        # APIs that refuse unknown fields (then only a preset that changes them fails).
+        strict = self.options.server_params == "strict"
+        if not strict or d.repetition_penalty != 1.0:
             body.update(repetition_penalty=d.repetition_penalty, repeat_penalty=d.repetition_penalty)
-        if d.do_sample and d.top_k:
+        if not strict:
+            body["top_k"] = d.top_k if d.do_sample else 1
+        elif d.do_sample and d.top_k:
             body["top_k"] = d.top_k
         if r.stop_strings:
             body["stop"] = list(r.stop_strings)

@@ -175,3 +175,38 @@ def test_stop_strings_end_generation(tiny_model_dir):
     assert stopped.finish_reason == "stop_string" and stopped.text.endswith(stop)
     assert full.text.startswith(stopped.text) and len(stopped.text) < len(full.text)
     backend.close()
+
+
+def test_finished_rows_leaving_the_batch_changes_no_token(tmp_path, tokenizer):
+    import torch
+
+    from tests.conftest import make_tiny_llama
+
+    # A random model with larger weights, so its greedy answers vary from row to row.
+    model = make_tiny_llama(tokenizer, seed=1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0)
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    tokenizer.save_pretrained(tmp_path)
+    backend = HFBackend(ModelSpec("base", str(tmp_path)), FP32)
+    reqs = _requests(6, max_new_tokens=12)
+    # Make rows end at different steps: a token the model emits early in some answers but not
+    # in all becomes an end-of-answer token.
+    texts = [backend.tokenizer.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in reqs]
+    enc = backend.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    ids = backend._greedy_shrinking(dict(enc), 12, 1.0)
+    early = next(t for row in ids for t in row[1:6] if sum(t in r for r in ids) < len(ids))
+    backend.stop_ids = sorted(set(backend.stop_ids) | {early})
+    for penalty in (1.0, 1.3):
+        reqs = [GenRequest(r.request_id, r.messages, decoding=DecodingConfig(max_new_tokens=12,
+                                                                            repetition_penalty=penalty))
+                for r in _requests(6)]
+        backend.shrinking = False
+        slow = backend.generate(reqs)
+        backend.shrinking = True
+        fast = backend.generate(reqs)
+        assert [(g.text, g.completion_tokens, g.finish_reason) for g in fast] == \
+            [(g.text, g.completion_tokens, g.finish_reason) for g in slow]
+        assert len({g.completion_tokens for g in fast}) > 1  # rows did end at different steps
+    backend.close()

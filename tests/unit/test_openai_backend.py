@@ -40,7 +40,9 @@ def test_answers_keep_order_run_concurrently_and_record_usage(monkeypatch):
         assert all(h.get("Authorization") == "Bearer sk-secret-123" for h in server.headers)
         assert "sk-secret" not in str(backend.info())  # the key's name, never its value
         body = server.requests[0]
-        assert body["temperature"] == 0.0 and body["max_tokens"] == 256 and "repetition_penalty" not in body
+        assert body["temperature"] == 0.0 and body["max_tokens"] == 256
+        # Greedy means greedy on servers with other defaults (llama.cpp: repeat_penalty 1.1).
+        assert body["repeat_penalty"] == body["repetition_penalty"] == 1.0 and body["top_k"] == 1
         # Sampling settings, the request's own seed, repetition penalty and stop strings pass through.
         sampled = GenRequest("s", req(1).messages, decoding=DecodingConfig(do_sample=True, temperature=0.7, top_p=0.9,
                                                                             repetition_penalty=1.2, max_new_tokens=32),
@@ -49,6 +51,15 @@ def test_answers_keep_order_run_concurrently_and_record_usage(monkeypatch):
         body = server.requests[-1]
         assert (body["temperature"], body["top_p"], body["seed"], body["max_tokens"]) == (0.7, 0.9, 77, 32)
         assert body["repetition_penalty"] == body["repeat_penalty"] == 1.2 and body["stop"] == ["Question:"]
+
+
+def test_strict_server_params_send_only_openai_fields():
+    with FakeOpenAI() as server:
+        backend = OpenAIBackend(BASE, opts(server.url, server_params="strict"))
+        backend.generate([req(0)])
+        assert not {"repetition_penalty", "repeat_penalty", "top_k"} & set(server.requests[-1])
+        backend.generate([req(1, repetition_penalty=1.2)])  # a preset that needs it still says so
+        assert server.requests[-1]["repetition_penalty"] == 1.2
 
 
 def test_adapters_are_addressed_by_their_served_name():
