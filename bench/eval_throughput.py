@@ -12,6 +12,8 @@ SmolLM2-135M's chat template), greedy, max_new_tokens 128, through:
   hf-fp32     `harness eval` now: the same, finished rows leaving the batch (greedy)
   llamacpp    the llamacpp backend, in process, one prompt at a time (the bundled Q4_1 GGUF)
   openai-cN   the openai backend against llama-cpp-python's server on 127.0.0.1, N requests at once
+  slots-cN    the openai backend against llama.cpp's own `llama-server --parallel N` (N slots, N
+              requests at once), when a llama-server binary is given (--llama-server) or on PATH
 
 Prints total seconds, answers/s, prompt and generated tokens/s, the speed ratio to the seed's
 loop, and the share of answers identical to the seed loop's (and to the llamacpp backend's,
@@ -32,7 +34,8 @@ from harness.backends.base import BackendOptions, GenRequest  # noqa: E402
 from harness.config import DecodingConfig  # noqa: E402
 from harness.models import ModelSpec, resolve_base_model  # noqa: E402
 
-PATHS = ("seed", "hf-bf16", "hf-fp32-generate", "hf-fp32", "llamacpp", "openai-c1", "openai-c4")
+PATHS = ("seed", "hf-bf16", "hf-fp32-generate", "hf-fp32", "llamacpp", "openai-c1", "openai-c4", "slots-c1", "slots-c4")
+DEFAULT_PATHS = PATHS[:7]
 
 
 def starter_requests(limit: int, max_new_tokens: int) -> list[GenRequest]:
@@ -105,12 +108,55 @@ def run_openai(requests: list[GenRequest], concurrency: int):
     return [(g.text.strip(), g.prompt_tokens, g.completion_tokens) for g in gens], seconds
 
 
+def run_slots(requests: list[GenRequest], slots: int, binary: str):
+    """llama.cpp's server with `slots` parallel sequences (each with a 4,096-token context)."""
+    import subprocess
+    import urllib.request
+
+    from harness.backends.openai import OpenAIBackend
+    from tests.servers.llamacpp import bundled_gguf, free_port
+
+    port = free_port()
+    proc = subprocess.Popen([binary, "-m", bundled_gguf(), "--host", "127.0.0.1", "--port", str(port),
+                             "-c", str(4096 * slots), "--parallel", str(slots), "--seed", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("llama-server did not start")
+            time.sleep(0.5)
+        backend = OpenAIBackend(ModelSpec("base", "smollm2-135m"), BackendOptions(api_base=url, concurrency=slots,
+                                                                               request_timeout=600))
+        started = time.perf_counter()
+        gens = backend.generate(requests)
+        seconds = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return [(g.text.strip(), g.prompt_tokens, g.completion_tokens) for g in gens], seconds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--limit", type=int, default=0, help="first N starter prompts (0 = all 29)")
     ap.add_argument("--max-new-tokens", type=int, default=128)
-    ap.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    ap.add_argument("--paths", nargs="+", default=None, choices=PATHS,
+                    help="default: every path, the slots-* ones only when a llama-server binary is found")
+    ap.add_argument("--llama-server", default=None, help="llama.cpp's llama-server binary (default: on PATH)")
     args = ap.parse_args()
+    import shutil
+
+    server_bin = args.llama_server or shutil.which("llama-server")
+    if args.paths is None:
+        args.paths = list(PATHS) if server_bin else list(DEFAULT_PATHS)
     requests = starter_requests(args.limit, args.max_new_tokens)
     rows, answers = [], {}
     for path in args.paths:
@@ -122,6 +168,10 @@ def main() -> None:
                                   by_tokens=path != "hf-bf16", shrinking=path == "hf-fp32")
         elif path == "llamacpp":
             out, seconds = run_llamacpp(requests)
+        elif path.startswith("slots-"):
+            if not server_bin:
+                sys.exit("slots-* paths need llama.cpp's llama-server: --llama-server PATH")
+            out, seconds = run_slots(requests, int(path.split("-c")[1]), server_bin)
         else:
             out, seconds = run_openai(requests, int(path.split("-c")[1]))
         answers[path] = [o[0] for o in out]

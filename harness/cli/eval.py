@@ -167,6 +167,8 @@ def eval_cmd(resume, list_presets, **opts) -> None:
       harness eval --models base --base-model ./my-8b-model --load-in-4bit --dtype bfloat16
       harness eval --resume results/20261201-101500-base-v1-v2
       harness eval --models base v1 v2 --track mlflow    # MLFLOW_TRACKING_URI, else ./mlruns
+      harness eval --models base v2 --backend openai --api-base http://127.0.0.1:8000/v1 --base-model base
+      harness eval --models base v2 --backend llamacpp   # llama.cpp in process (pip install 'rag-harness[llamacpp]')
       harness eval --list-presets
     """
     from harness.evaluate import run_eval
