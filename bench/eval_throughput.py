@@ -95,53 +95,29 @@ def run_llamacpp(requests: list[GenRequest]):
     return out, seconds
 
 
-def run_openai(requests: list[GenRequest], concurrency: int):
+def timed_openai(requests: list[GenRequest], url: str, concurrency: int):
     from harness.backends.openai import OpenAIBackend
+
+    backend = OpenAIBackend(ModelSpec("base", "smollm2-135m"), BackendOptions(api_base=url, concurrency=concurrency,
+                                                                           request_timeout=600))
+    started = time.perf_counter()
+    gens = backend.generate(requests)
+    seconds = time.perf_counter() - started
+    return [(g.text.strip(), g.prompt_tokens, g.completion_tokens) for g in gens], seconds
+
+
+def run_openai(requests: list[GenRequest], concurrency: int):
     from tests.servers.llamacpp import llama_server
 
     with llama_server() as url:
-        backend = OpenAIBackend(ModelSpec("base", "smollm2-135m"), BackendOptions(api_base=url, concurrency=concurrency,
-                                                                               request_timeout=600))
-        started = time.perf_counter()
-        gens = backend.generate(requests)
-        seconds = time.perf_counter() - started
-    return [(g.text.strip(), g.prompt_tokens, g.completion_tokens) for g in gens], seconds
+        return timed_openai(requests, url, concurrency)
 
 
 def run_slots(requests: list[GenRequest], slots: int, binary: str):
-    """llama.cpp's server with `slots` parallel sequences (each with a 4,096-token context)."""
-    import subprocess
-    import urllib.request
+    from tests.servers.llamacpp import llama_cpp_slots_server
 
-    from harness.backends.openai import OpenAIBackend
-    from tests.servers.llamacpp import bundled_gguf, free_port
-
-    port = free_port()
-    proc = subprocess.Popen([binary, "-m", bundled_gguf(), "--host", "127.0.0.1", "--port", str(port),
-                             "-c", str(4096 * slots), "--parallel", str(slots), "--seed", "0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("llama-server did not start")
-            time.sleep(0.5)
-        backend = OpenAIBackend(ModelSpec("base", "smollm2-135m"), BackendOptions(api_base=url, concurrency=slots,
-                                                                               request_timeout=600))
-        started = time.perf_counter()
-        gens = backend.generate(requests)
-        seconds = time.perf_counter() - started
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    return [(g.text.strip(), g.prompt_tokens, g.completion_tokens) for g in gens], seconds
+    with llama_cpp_slots_server(binary, slots) as url:
+        return timed_openai(requests, url, slots)
 
 
 def main() -> None:

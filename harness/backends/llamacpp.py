@@ -195,5 +195,4 @@ class LlamaCppBackend:
                 for g in out]
 
     def close(self) -> None:
-        self.llm.close() if hasattr(self.llm, "close") else None
-        del self.llm
+        self.llm.close()

@@ -64,6 +64,7 @@ class OpenAIBackend:
         self.base_url = api_base_for(spec, self.options)
         self.model = served_name(spec)
         self.server_models = self._check_server()
+        self._require_model()
 
     # --- what identifies the answers --------------------------------------------------------
 
@@ -139,7 +140,8 @@ class OpenAIBackend:
         raise RequestFailed(f"{last} (after {attempts} attempts)" if attempts > 1 else last)
 
     def _check_server(self) -> list[str] | None:
-        """Fail before any item on a server that is down, a wrong URL, a bad key or an unknown model."""
+        """The models the server lists (None when it has no listing); fails before any item on a
+        server that is down, a wrong URL or a bad key."""
         try:
             listing = self._call("GET", "/models", timeout=min(self.options.request_timeout, 30))
         except RequestFailed as e:
@@ -149,12 +151,10 @@ class OpenAIBackend:
             raise HarnessError(f"openai backend: {text}") from None
         names = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)] \
             if isinstance(listing, dict) else []
-        self.server_models = names or None
-        self._require_model()
-        return self.server_models
+        return names or None
 
     def _require_model(self) -> None:
-        models = getattr(self, "server_models", None)
+        models = self.server_models
         # llama.cpp's server lists the one model it has under its file name and answers to any name.
         if models and self.model not in models and not _single_model_server(models):
             raise HarnessError(f"openai backend: the server at {self.base_url} does not serve {self.model!r} "
@@ -195,13 +195,16 @@ class OpenAIBackend:
             choice = choices[0]
             text = ((choice.get("message") or {}).get("content")) or ""
             usage = response.get("usage") or {}
-            reason = choice.get("finish_reason") or "stop"
-            if reason == "stop" and r.stop_strings and choice.get("stop_reason") in r.stop_strings:
+            if choice.get("finish_reason") == "length":
+                reason = "length"
+            elif (choice.get("finish_reason") or "stop") == "stop" and r.stop_strings \
+                    and choice.get("stop_reason") in r.stop_strings:
                 reason = "stop_string"  # vLLM says which stop string fired
+            else:
+                reason = "stop"
             return Generation(text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0),
                               completion_tokens=int(usage.get("completion_tokens") or 0),
-                              finish_reason="length" if reason == "length" else reason if reason == "stop_string"
-                              else "stop", seconds=time.perf_counter() - started, batch_size=1)
+                              finish_reason=reason, seconds=time.perf_counter() - started, batch_size=1)
         except RequestFailed as e:
             return Generation(text="", finish_reason="error", error=str(e), seconds=time.perf_counter() - started)
         except Exception as e:  # noqa: BLE001 - a malformed answer fails its item, not the run

@@ -7,20 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.io import read_json, read_jsonl
 from harness.results.render import pct, points, pval
+from harness.results.run import load_run as read_run
 from harness.results.schema import compare_groups
 
 
 def load_run(path: Path) -> tuple[dict, list[dict]]:
-    path = Path(path)
-    if not (path / "comparison.json").is_file() or not (path / "items.jsonl").is_file():
-        raise HarnessError("not a finished run folder (no comparison.json / items.jsonl; "
-                           "finish it with `harness eval --resume`)", path)
-    comparison = read_json(path / "comparison.json")
-    if comparison.get("schema_version", 1) < 2:
+    run = read_run(path, "run folder", "; finish it with `harness eval --resume`")
+    if run.comparison.get("schema_version", 1) < 2:
         raise HarnessError("run was written by an older harness (schema 1); run the experiment again", path)
-    return comparison, read_jsonl(path / "items.jsonl")
+    return run.comparison, run.items
 
 
 def _pick_cell(comparison: dict, wanted: str | None, which: str, default_index: int = 0) -> str:

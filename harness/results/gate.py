@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, read_json, read_jsonl, write_jsonl
+from harness.io import atomic_write_json, write_jsonl
+from harness.results.run import Run, load_run
 from harness.stats import paired_bootstrap
 
 BASELINES_DIR = Path("baselines")
@@ -61,30 +62,6 @@ BLESSED_FIELDS = ("item_id", "model", "cell", "repeat", "question", "language", 
                   "prompt_hash", "raw_answer", "answer", "stop_fired", "refused_exact", "error", "verdict", "score",
                   "spans", "grid", "hallucinated", "correctness", "untrimmed", "prompt_tokens", "completion_tokens",
                   "finish_reason", "batch_seconds", "batch_size", "batch_id", "run_id")
-
-
-@dataclass
-class Run:
-    """A finished run (or a blessed baseline) read from its folder."""
-
-    path: Path
-    comparison: dict
-    items: list[dict]
-
-    @property
-    def name(self) -> str:
-        return self.comparison.get("run_id") or self.path.name
-
-    def cells(self, model: str) -> list[str]:
-        return list(self.comparison.get("metrics", {}).get(model, {}))
-
-
-def load_run(path: str | Path) -> Run:
-    """A run folder or a baseline: comparison.json + items.jsonl."""
-    path = Path(path)
-    if not (path / "comparison.json").is_file() or not (path / "items.jsonl").is_file():
-        raise HarnessError("not a finished run or baseline folder (no comparison.json / items.jsonl)", path)
-    return Run(path, read_json(path / "comparison.json"), read_jsonl(path / "items.jsonl"))
 
 
 def resolve_baseline(name_or_path: str | Path, baselines_dir: Path = BASELINES_DIR) -> Path:

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_write_text, read_json, read_jsonl
+from harness.io import atomic_write_text, read_jsonl
+from harness.results.run import load_run
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -179,11 +179,8 @@ def render_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     from harness.results.plots import draw_all
     from harness.results.render import to_markdown
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "comparison.json").is_file() or not (run_dir / "items.jsonl").is_file():
-        raise HarnessError("not a finished run folder (no comparison.json / items.jsonl)", run_dir)
-    comparison = read_json(run_dir / "comparison.json")
-    items = read_jsonl(run_dir / "items.jsonl")
+    run = load_run(run_dir, "run folder")
+    run_dir, comparison, items = run.path, run.comparison, run.items
     retrieval = read_jsonl(run_dir / "retrieval.jsonl") if (run_dir / "retrieval.jsonl").is_file() else None
     plots = draw_all(comparison)
     plot_dir = run_dir / "plots"

@@ -1,11 +1,10 @@
-"""llama-cpp-python's OpenAI-compatible server on the bundled GGUF, started on 127.0.0.1 for a
-test and stopped after it (a real server, not a mock)."""
+"""Servers started on 127.0.0.1 for a test (or the bench) and stopped after it, real ones, not
+mocks: llama-cpp-python's OpenAI-compatible server on the bundled GGUF, or llama.cpp's llama-server."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import socket
 import subprocess
 import sys
@@ -41,26 +40,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def llama_server(n_ctx: int = 4096, log: Path | None = None):
-    """Yields the server's base URL (http://127.0.0.1:PORT/v1)."""
-    require_llama_cpp()
-    port = free_port()
+def serving(cmd: list[str], ready_url: str, startup_s: float = 90, log: Path | None = None):
+    """Runs a server process until the block ends; enters once `ready_url` answers 200."""
     out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", bundled_gguf(), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", str(n_ctx), "--seed", "0"], stdout=out, stderr=out)
-    url = f"http://127.0.0.1:{port}/v1"
+    proc = subprocess.Popen(cmd, stdout=out, stderr=out)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + startup_s
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as r:
-                    json.loads(r.read())
-                break
+                with urllib.request.urlopen(ready_url, timeout=2):
+                    break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"llama.cpp server did not start (exit {proc.poll()})") from None
+                    raise RuntimeError(f"{cmd[0]} did not start (exit {proc.poll()})") from None
                 time.sleep(0.5)
-        yield url
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -69,3 +63,23 @@ def llama_server(n_ctx: int = 4096, log: Path | None = None):
             proc.kill()
         if log:
             out.close()
+
+
+@contextlib.contextmanager
+def llama_server(n_ctx: int = 4096, log: Path | None = None):
+    """llama-cpp-python's server; yields its base URL (http://127.0.0.1:PORT/v1)."""
+    require_llama_cpp()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    with serving([sys.executable, "-m", "llama_cpp.server", "--model", bundled_gguf(), "--host", "127.0.0.1",
+                  "--port", str(port), "--n_ctx", str(n_ctx), "--seed", "0"], f"{url}/models", log=log):
+        yield url
+
+
+@contextlib.contextmanager
+def llama_cpp_slots_server(binary: str, slots: int):
+    """llama.cpp's own llama-server with `slots` parallel sequences of 4,096 tokens each."""
+    port = free_port()
+    with serving([binary, "-m", bundled_gguf(), "--host", "127.0.0.1", "--port", str(port), "-c", str(4096 * slots),
+                  "--parallel", str(slots), "--seed", "0"], f"http://127.0.0.1:{port}/health", startup_s=120):
+        yield f"http://127.0.0.1:{port}/v1"

@@ -3,8 +3,6 @@ on demand): answers, order, concurrency, decoding passed through, retries, and o
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from harness.backends.base import BackendOptions, GenRequest
@@ -13,6 +11,7 @@ from harness.config import DecodingConfig
 from harness.errors import HarnessError
 from harness.models import ModelSpec
 from tests.servers.fake_openai import FakeOpenAI
+from tests.servers.llamacpp import free_port
 
 BASE = ModelSpec("base", "served-base")
 
@@ -97,12 +96,6 @@ def test_faults_become_failed_items_with_one_line_reasons():
         assert errors[5] is None and gens[5].text.startswith("[served-base]")
         assert all(e is None or "\n" not in e for e in errors)
         assert all(g.finish_reason == "error" for g in gens[:5])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_server_that_is_down_or_wrong_fails_before_any_item(monkeypatch):
