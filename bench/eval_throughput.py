@@ -9,7 +9,9 @@ SmolLM2-135M's chat template), greedy, max_new_tokens 128, through:
   seed        the seed's loop: a transformers pipeline() per question, float32 (the reference)
   hf-bf16     `harness eval`'s hf backend as it was when issue 12 was filed: bf16, batch 8
   hf-fp32-generate  float32 on CPU (batch-invariant), batch 8 by token count, transformers' generate()
-  hf-fp32     `harness eval` now: the same, finished rows leaving the batch (greedy)
+  hf-fp32     the same, finished rows leaving the batch (greedy): `harness eval` before prompts were read alone
+  hf          `harness eval` now: each prompt read alone (bf16 autocast where the CPU has bf16),
+              answers decoded in float32 as a batch of 8 from which finished rows leave
   llamacpp    the llamacpp backend, in process, one prompt at a time (the bundled Q4_1 GGUF)
   openai-cN   the openai backend against llama-cpp-python's server on 127.0.0.1, N requests at once
   slots-cN    the openai backend against llama.cpp's own `llama-server --parallel N` (N slots, N
@@ -34,8 +36,8 @@ from harness.backends.base import BackendOptions, GenRequest  # noqa: E402
 from harness.config import DecodingConfig  # noqa: E402
 from harness.models import ModelSpec, resolve_base_model  # noqa: E402
 
-PATHS = ("seed", "hf-bf16", "hf-fp32-generate", "hf-fp32", "llamacpp", "openai-c1", "openai-c4", "slots-c1", "slots-c4")
-DEFAULT_PATHS = PATHS[:7]
+PATHS = ("seed", "hf-bf16", "hf-fp32-generate", "hf-fp32", "hf", "llamacpp", "openai-c1", "openai-c4", "slots-c1", "slots-c4")
+DEFAULT_PATHS = PATHS[:8]
 
 
 def starter_requests(limit: int, max_new_tokens: int) -> list[GenRequest]:
@@ -64,11 +66,15 @@ def run_seed(requests: list[GenRequest]):
     return out, time.perf_counter() - started
 
 
-def run_hf(requests: list[GenRequest], dtype: str, by_tokens: bool, shrinking: bool, batch: int = 8):
+def run_hf(requests: list[GenRequest], dtype: str, by_tokens: bool, shrinking: bool, batch: int = 8,
+           today: bool = False):
     from harness.backends.hf import HFBackend
 
-    backend = HFBackend(ModelSpec("base", "smollm2-135m"), BackendOptions(dtype=dtype, device="cpu"))
+    options = BackendOptions(dtype=dtype, device="cpu", prefill_dtype="auto" if today else "same")
+    backend = HFBackend(ModelSpec("base", "smollm2-135m"), options)
     backend.shrinking = shrinking
+    if not today:
+        backend.prefill_alone = False  # the earlier paths read a batch's prompts as one padded batch
     started = time.perf_counter()
     if by_tokens:
         order = sorted(range(len(requests)), key=lambda i: backend.prompt_length(requests[i].messages))
@@ -139,6 +145,8 @@ def main() -> None:
         # Each path times its generation only: model loading and server start-up are left out.
         if path == "seed":
             out, seconds = run_seed(requests)
+        elif path == "hf":
+            out, seconds = run_hf(requests, "float32", by_tokens=True, shrinking=True, today=True)
         elif path.startswith("hf-"):
             out, seconds = run_hf(requests, "bfloat16" if path == "hf-bf16" else "float32",
                                   by_tokens=path != "hf-bf16", shrinking=path == "hf-fp32")

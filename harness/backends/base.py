@@ -36,6 +36,7 @@ class BackendOptions:
     dtype: str = "auto"
     device: str = "auto"
     load_in_4bit: bool = False
+    prefill_dtype: str = "auto"  # hf: the dtype prompts are read in (auto: bf16 autocast on a CPU with bf16)
     # Server backends (openai): where, how many requests at once, how long to wait, how often to retry.
     api_base: str = ""
     api_key_env: str = "OPENAI_API_KEY"

@@ -87,11 +87,41 @@ def load_causal_lm(base_model: str, *, dtype: str = "auto", device: str = "auto"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
 
 
+def sample_tokens(logits, decoding, generators):
+    """One token per row, drawn with that row's own torch.Generator after temperature, top-k and
+    top-p. With the global RNG an answer would depend on the other rows in its batch; with one
+    generator per request it depends only on its own seed, and a resumed or re-batched run
+    samples the same answers."""
+    import torch
+
+    logits = logits.float() / decoding.temperature
+    if decoding.top_k and decoding.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, decoding.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if decoding.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True, dim=-1)
+        # Keep the smallest set of likeliest tokens whose mass reaches top_p (at least one).
+        drop = (sorted_p.cumsum(-1) - sorted_p) >= decoding.top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return torch.cat([torch.multinomial(probs[row], 1, generator=g) for row, g in enumerate(generators)])
+
+
+def row_generators(seeds: Sequence[int], device) -> list:
+    import torch
+
+    generators = []
+    for seed in seeds:
+        g = torch.Generator(device=device)
+        g.manual_seed(int(seed))
+        generators.append(g)
+    return generators
+
+
 def seeded_sampler(decoding, seeds: Sequence[int]):
-    """A logits processor that samples each row with its own torch.Generator and leaves only the
-    drawn token standing, so greedy search then picks it. With the global RNG of do_sample=True
-    an answer would depend on the other rows in its batch; with one generator per request it
-    depends only on its own seed, and a resumed or re-batched run samples the same answers."""
+    """sample_tokens as a logits processor for generate(): it leaves only the drawn token
+    standing, so greedy search then picks it."""
     import torch
     from transformers import LogitsProcessor
 
@@ -101,28 +131,30 @@ def seeded_sampler(decoding, seeds: Sequence[int]):
 
         def __call__(self, input_ids, scores):
             if not self.generators:
-                for seed in seeds:
-                    g = torch.Generator(device=scores.device)
-                    g.manual_seed(int(seed))
-                    self.generators.append(g)
-            logits = scores.float() / decoding.temperature
-            if decoding.top_k and decoding.top_k < logits.shape[-1]:
-                kth = torch.topk(logits, decoding.top_k, dim=-1).values[..., -1:]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            probs = torch.softmax(logits, dim=-1)
-            if decoding.top_p < 1.0:
-                sorted_p, order = torch.sort(probs, descending=True, dim=-1)
-                # Keep the smallest set of likeliest tokens whose mass reaches top_p (at least one).
-                drop = (sorted_p.cumsum(-1) - sorted_p) >= decoding.top_p
-                sorted_p = sorted_p.masked_fill(drop, 0.0)
-                probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+                self.generators = row_generators(seeds, scores.device)
+            tokens = sample_tokens(scores, decoding, self.generators)
             out = torch.full_like(scores, float("-inf"))
-            for row, g in enumerate(self.generators):
-                token = torch.multinomial(probs[row], 1, generator=g)
-                out[row, token] = 0.0
+            out[torch.arange(len(tokens)), tokens] = 0.0
             return out
 
     return SeededSampler()
+
+
+def prefill_dtype(options, device: str) -> str:
+    """The dtype prompts are read in. `auto`: bfloat16 autocast for a float32 model on a CPU with
+    native bf16 (AVX512-BF16 / AMX), where reading a prompt is ~2x faster (1,300 tokens: 2.16 s
+    -> 1.17 s on a 2-core Xeon with AMX); each prompt is read alone, so its answer still does
+    not depend on its batch, and answers are then decoded in float32. Otherwise "same": the
+    model's own dtype. Recorded in the cache key: it changes answers."""
+    choice = getattr(options, "prefill_dtype", "auto")
+    if choice != "auto":
+        return choice
+    if device != "cpu" or options.dtype != "float32" or options.load_in_4bit:
+        return "same"
+    import torch
+
+    bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return "bfloat16" if bf16 is not None and bf16() else "same"
 
 
 class HFBackend:
@@ -142,6 +174,10 @@ class HFBackend:
         self.adapters: set[str] = {spec.name} if spec.adapter_dir else set()
         # Finished rows leave the batch (greedy decoding); HARNESS_HF_SHRINK=0 uses generate() throughout.
         self.shrinking = os.environ.get("HARNESS_HF_SHRINK", "1") != "0"
+        # On a CPU each prompt is read alone (no padding computed, and its cache owes nothing to
+        # its neighbours), in bf16 where the CPU has it; on a GPU one padded batch is faster.
+        self.prefill_dtype = prefill_dtype(options, self.device)
+        self.prefill_alone = self.device == "cpu"
         self.active_adapter: str | None = spec.name if spec.adapter_dir else None
 
     @staticmethod
@@ -155,9 +191,13 @@ class HFBackend:
         adapter = None
         if spec.adapter_dir:
             adapter = sha256_file(os.path.join(spec.adapter_dir, ADAPTER_WEIGHTS))[:32]
-        return {"backend": "hf", "base": weights_digest(path) if folder else spec.base_model,
-                "tokenizer": tokenizer, "adapter": adapter, "dtype": options.dtype,
-                "load_in_4bit": options.load_in_4bit}
+        identity = {"backend": "hf", "base": weights_digest(path) if folder else spec.base_model,
+                    "tokenizer": tokenizer, "adapter": adapter, "dtype": options.dtype,
+                    "load_in_4bit": options.load_in_4bit}
+        prefill = prefill_dtype(options, pick_device(options.device))
+        if prefill != "same":
+            identity["prefill_dtype"] = prefill  # only when set, so earlier cache keys stay valid
+        return identity
 
     def switch(self, spec: ModelSpec) -> bool:
         """Answer as `spec` on the already loaded base: LoRA adapters are loaded next to each
@@ -209,6 +249,7 @@ class HFBackend:
             "resolved_path": self.path,
             "device": self.device,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "prefill_dtype": self.prefill_dtype,
             "load_in_4bit": self.options.load_in_4bit,
             "eos_token": self.tokenizer.eos_token,
             "pad_token": self.tokenizer.pad_token,
@@ -271,8 +312,8 @@ class HFBackend:
             kwargs.update(stop_strings=stop_strings, tokenizer=self.tokenizer)
         started = time.perf_counter()
         with torch.inference_mode(), self._adapter_scope():
-            if self.shrinking and not decoding.do_sample and not decoding.no_repeat_ngram_size and not stop_strings:
-                rows = self._greedy_shrinking(enc, decoding.max_new_tokens, decoding.repetition_penalty)
+            if self.shrinking and not decoding.no_repeat_ngram_size and not stop_strings:
+                rows = self._decode_shrinking(enc, decoding, [r.seed for r in requests])
             else:
                 output = self.model.generate(**enc, **kwargs)
                 rows = [row[enc["input_ids"].shape[1]:].tolist() for row in output]
@@ -297,30 +338,72 @@ class HFBackend:
                                    finish_reason=reason, seconds=seconds, batch_size=len(requests)))
         return gens
 
-    def _greedy_shrinking(self, enc: dict, max_new_tokens: int, repetition_penalty: float) -> list[list[int]]:
-        """Greedy decoding in which a row leaves the batch (and its KV cache) as soon as it ends,
-        so a batch no longer runs every row to its longest answer. Same tokens as generate()
-        (same positions, masks and repetition penalty); float32 keeps them batch-invariant."""
+    def _prefill(self, ids, mask):
+        """(cache, last logits) for a left-padded batch, each prompt read alone: no padding is
+        computed, and a prompt's cache does not depend on its neighbours. The caches are then
+        laid side by side, left-padded with zeros (masked) to the batch's width."""
         import torch
         from transformers import DynamicCache
 
+        dtype = next(self.model.parameters()).dtype
+        autocast = self.prefill_dtype not in ("same", str(dtype).replace("torch.", ""))
+        read_dtype = getattr(torch, self.prefill_dtype) if autocast else dtype
+        layers: list[list] = []
+        logits = []
+        width = ids.shape[1]
+        for row in range(ids.shape[0]):
+            real = ids[row][mask[row].bool()][None]
+            cache = DynamicCache(config=self.model.config)
+            with torch.autocast(self.device.split(":")[0], dtype=read_dtype, enabled=autocast):
+                out = self.model(input_ids=real, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            logits.append(out.logits[:, -1, :].float())
+            pad = width - real.shape[1]
+            for i, layer in enumerate(cache.layers):
+                k, v = (t.to(dtype) for t in (layer.keys, layer.values))
+                if pad:
+                    k = torch.cat([k.new_zeros(*k.shape[:2], pad, k.shape[3]), k], dim=2)
+                    v = torch.cat([v.new_zeros(*v.shape[:2], pad, v.shape[3]), v], dim=2)
+                if row == 0:
+                    layers.append([[k], [v]])
+                else:
+                    layers[i][0].append(k)
+                    layers[i][1].append(v)
+        merged = DynamicCache(config=self.model.config)
+        for i, (ks, vs) in enumerate(layers):
+            merged.update(torch.cat(ks), torch.cat(vs), i)
+        return merged, torch.cat(logits)
+
+    def _decode_shrinking(self, enc: dict, decoding, seeds: Sequence[int]) -> list[list[int]]:
+        """Greedy or seeded-sampled decoding in which a row leaves the batch (and its KV cache) as
+        soon as it ends, so a batch no longer runs every row to its longest answer. Same tokens as
+        generate() with the same prompt reading (same positions, masks, repetition penalty and
+        per-request generators); float32 decoding keeps them batch-invariant."""
+        import torch
+
         ids, mask = enc["input_ids"], enc["attention_mask"]
+        max_new_tokens, penalty = decoding.max_new_tokens, decoding.repetition_penalty
         positions = mask.long().cumsum(-1) - 1
         positions.masked_fill_(mask == 0, 1)
-        cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                            use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+        if self.prefill_dtype == "same" and not self.prefill_alone:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=self.model.config)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                                use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+        else:
+            cache, logits = self._prefill(ids, mask)
+        generators = row_generators(seeds, ids.device) if decoding.do_sample else []
         seq = ids  # what the repetition penalty looks at, like generate(): prompt (padding too) + answer
         last = positions[:, -1]
         rows = list(range(ids.shape[0]))
         out: list[list[int]] = [[] for _ in rows]
         stop = set(self.stop_ids)
         for _ in range(max_new_tokens):
-            if repetition_penalty != 1.0:
+            if penalty != 1.0:
                 picked = torch.gather(logits, 1, seq)
-                picked = torch.where(picked < 0, picked * repetition_penalty, picked / repetition_penalty)
+                picked = torch.where(picked < 0, picked * penalty, picked / penalty)
                 logits = logits.scatter(1, seq, picked)
-            token = logits.argmax(-1)
+            token = sample_tokens(logits, decoding, generators) if generators else logits.argmax(-1)
             keep = []
             for j, r in enumerate(rows):
                 out[r].append(int(token[j]))
@@ -332,6 +415,7 @@ class HFBackend:
                 index = torch.tensor(keep, device=ids.device)
                 cache.batch_select_indices(index)
                 mask, token, last, seq = mask[index], token[index], last[index], seq[index]
+                generators = [generators[j] for j in keep] if generators else []
                 rows = [rows[j] for j in keep]
             seq = torch.cat([seq, token[:, None]], dim=1)
             mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)

@@ -11,7 +11,10 @@ from harness.errors import HarnessError
 from harness.models import ModelSpec, get_model, resolve_base_model
 from harness.prompts import Clause, build_messages
 
-FP32 = BackendOptions(dtype="float32", device="cpu")
+FP32 = BackendOptions(dtype="float32", device="cpu", prefill_dtype="same")
+# What `harness eval` uses on a CPU with bf16 (this machine's, when it has it): prompts read in
+# bf16 autocast one at a time, answers decoded in float32.
+BF16_PREFILL = BackendOptions(dtype="float32", device="cpu", prefill_dtype="bfloat16")
 
 
 def _requests(n: int, max_new_tokens: int = 6) -> list[GenRequest]:
@@ -177,36 +180,59 @@ def test_stop_strings_end_generation(tiny_model_dir):
     backend.close()
 
 
-def test_finished_rows_leaving_the_batch_changes_no_token(tmp_path, tokenizer):
+def _varied_model_dir(tmp_path, tokenizer):
+    """A random model with larger weights, so its answers vary from row to row."""
     import torch
 
     from tests.conftest import make_tiny_llama
 
-    # A random model with larger weights, so its greedy answers vary from row to row.
     model = make_tiny_llama(tokenizer, seed=1)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(8.0)
     model.save_pretrained(tmp_path, safe_serialization=True)
     tokenizer.save_pretrained(tmp_path)
-    backend = HFBackend(ModelSpec("base", str(tmp_path)), FP32)
+    return tmp_path
+
+
+def test_finished_rows_leaving_the_batch_changes_no_token(tmp_path, tokenizer):
+    backend = HFBackend(ModelSpec("base", str(_varied_model_dir(tmp_path, tokenizer))), FP32)
     reqs = _requests(6, max_new_tokens=12)
     # Make rows end at different steps: a token the model emits early in some answers but not
     # in all becomes an end-of-answer token.
     texts = [backend.tokenizer.apply_chat_template(r.messages, tokenize=False, add_generation_prompt=True) for r in reqs]
     enc = backend.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    ids = backend._greedy_shrinking(dict(enc), 12, 1.0)
+    ids = backend._decode_shrinking(dict(enc), DecodingConfig(max_new_tokens=12), [0] * 6)
     early = next(t for row in ids for t in row[1:6] if sum(t in r for r in ids) < len(ids))
     backend.stop_ids = sorted(set(backend.stop_ids) | {early})
-    for penalty in (1.0, 1.3):
-        reqs = [GenRequest(r.request_id, r.messages, decoding=DecodingConfig(max_new_tokens=12,
-                                                                            repetition_penalty=penalty))
-                for r in _requests(6)]
-        backend.shrinking = False
-        slow = backend.generate(reqs)
-        backend.shrinking = True
-        fast = backend.generate(reqs)
-        assert [(g.text, g.completion_tokens, g.finish_reason) for g in fast] == \
-            [(g.text, g.completion_tokens, g.finish_reason) for g in slow]
-        assert len({g.completion_tokens for g in fast}) > 1  # rows did end at different steps
+    sampled = dict(do_sample=True, temperature=0.9, top_p=0.9)
+    for decoding in (dict(repetition_penalty=1.0), dict(repetition_penalty=1.3), sampled, sampled | {"top_k": 20}):
+        reqs = [GenRequest(r.request_id, r.messages, decoding=DecodingConfig(max_new_tokens=12, **decoding), seed=i)
+                for i, r in enumerate(_requests(6))]
+        for alone in (False, True):  # prompts read as one padded batch, or one at a time
+            backend.shrinking = False
+            slow = backend.generate(reqs)
+            backend.shrinking, backend.prefill_alone = True, alone
+            fast = backend.generate(reqs)
+            assert [(g.text, g.completion_tokens, g.finish_reason) for g in fast] == \
+                [(g.text, g.completion_tokens, g.finish_reason) for g in slow], (decoding, alone)
+            assert len({g.completion_tokens for g in fast}) > 1  # rows did end at different steps
+    backend.close()
+
+
+def test_answers_with_prompts_read_in_bf16_do_not_depend_on_the_batch(tmp_path, tokenizer):
+    folder = str(_varied_model_dir(tmp_path, tokenizer))
+    backend = HFBackend(ModelSpec("base", folder), BF16_PREFILL)
+    assert backend.info()["prefill_dtype"] == "bfloat16" and backend.info()["dtype"] == "float32"
+    for decoding in (DecodingConfig(max_new_tokens=10), DecodingConfig(max_new_tokens=10, do_sample=True)):
+        reqs = [GenRequest(r.request_id, r.messages, decoding=decoding, seed=i) for i, r in enumerate(_requests(6))]
+        batch6 = [g.text for g in backend.generate(reqs)]
+        singles = [backend.generate([r])[0].text for r in reqs]
+        pairs = [g.text for at in (0, 2, 4) for g in backend.generate(reqs[at:at + 2])]
+        order = [4, 1, 5, 0, 3, 2]
+        shuffled = {order[j]: g.text for j, g in enumerate(backend.generate([reqs[i] for i in order]))}
+        assert batch6 == singles == pairs == [shuffled[i] for i in range(6)], decoding
+    # Reading prompts in bf16 changes the numbers, so it is part of the cache key.
+    assert HFBackend.identity(ModelSpec("base", folder), BF16_PREFILL)["prefill_dtype"] == "bfloat16"
+    assert "prefill_dtype" not in HFBackend.identity(ModelSpec("base", folder), FP32)
     backend.close()
