@@ -9,6 +9,9 @@ Prints, for synthetic unit vectors of the default embedder's width (384):
 - HNSW recall@10 against the exact (flat) result at three efSearch values, and the p50
   speed-up ratio over flat (HNSW is built once with M=32, efConstruction=200).
 Synthetic vectors are clustered, like real embeddings, so HNSW recall is not flattered.
+- a whole query, one at a time, as `harness search` runs it: the question embedded by each
+  bundled embedder (English questions by all-MiniLM, Korean by multilingual-e5-small, the
+  shipped defaults), then exact search over 10,000 vectors of that embedder's width, p50/p95.
 """
 
 from __future__ import annotations
@@ -58,6 +61,48 @@ def embedder_throughput(n: int = 64) -> float:
     return len(texts) / (time.perf_counter() - t)
 
 
+EN_QUESTIONS = ["How many days after the loss must the proof of loss be sent?",
+                "Does the Dwelling Form cover a detached garage?",
+                "What is the special limit for jewelry and watches?",
+                "Is mold damage covered if I could have avoided it?"]
+KO_QUESTIONS = ["손해증명서는 손해 발생일부터 며칠 이내에 제출해야 합니까?",
+                "집이 물에 잠겼는데 서류는 언제까지 내야 하죠?",
+                "지하실 벽에 핀 곰팡이도 보상받을 수 있나요?",
+                "독립된 차고는 주택 보상한도액의 몇 퍼센트까지 보상됩니까?"]
+
+
+def whole_queries(rounds: int = 50, n: int = 10_000) -> None:
+    """Embed one question, then search n vectors exactly: what one `harness search` query costs."""
+    from retrieval.embed import Embedder
+
+    rng = np.random.default_rng(1)
+    print(f"\nwhole query (embed the question + exact search over {n:,} vectors), one at a time:")
+    print(f"{'embedder':>24} {'questions':>10} {'embed p50 ms':>13} {'total p50 ms':>13} {'total p95 ms':>13}")
+    for name, questions in (("all-minilm-l6-v2", EN_QUESTIONS), ("multilingual-e5-small", KO_QUESTIONS),
+                            ("use-multilingual", KO_QUESTIONS)):
+        embedder = Embedder(name)
+        index = make_faiss_index(synthetic_dim(n, embedder.dim, rng), {"type": "flat"})
+        embedder.encode(questions[:1], kind="query")  # warm-up
+        embed_ms, total_ms = [], []
+        for i in range(rounds):
+            q = questions[i % len(questions)]
+            t = time.perf_counter()
+            vec = embedder.encode([q], kind="query")
+            t_embed = time.perf_counter()
+            index.search(vec, 10)
+            done = time.perf_counter()
+            embed_ms.append((t_embed - t) * 1000)
+            total_ms.append((done - t) * 1000)
+        lang = "English" if questions is EN_QUESTIONS else "Korean"
+        p50t, p95t = np.percentile(total_ms, [50, 95])
+        print(f"{name:>24} {lang:>10} {np.percentile(embed_ms, 50):>13.2f} {p50t:>13.2f} {p95t:>13.2f}", flush=True)
+
+
+def synthetic_dim(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+    x = rng.standard_normal((n, dim)).astype("float32")
+    return np.ascontiguousarray(x / np.linalg.norm(x, axis=1, keepdims=True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10000,100000")
@@ -92,6 +137,8 @@ def main() -> None:
             p50h, p95h = np.percentile(hnsw_ms, [50, 95])
             name = f"hnsw ef{ef}"
             print(f"{n:>8} {name:>10} {hnsw_build:>12.0f} {p50h:>8.3f} {p95h:>8.3f} {recall:>10.3f} {p50f / p50h:>13.2f}")
+    if not args.no_embedder:
+        whole_queries()
 
 
 if __name__ == "__main__":

@@ -18,9 +18,15 @@ C = TypeVar("C")
 
 DEFAULT_BASE_MODEL = "smollm2-135m"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+# Korean questions are ranked by a multilingual embedder (chosen on the dev splits: docs/RETRIEVAL.md).
+DEFAULT_LANGUAGE_EMBEDDERS: tuple[str, ...] = ("ko=multilingual-e5-small",)
 DEFAULT_CORPUS = "eval_sets/corpora/sfip"
 DEFAULT_INDEX = "indexes/sfip"
 DEFAULT_EVAL_SET = "eval_sets/sfip/starter.jsonl"
+# The shipped eval-set folders, each with the index its questions are asked of and the corpus
+# that index is built from (on first use, when missing).
+SHIPPED_SETS = {"eval_sets/sfip": ("indexes/sfip", "eval_sets/corpora/sfip"),
+                "eval_sets/sfip_ko": ("indexes/sfip_ko", "eval_sets/corpora/sfip_ko")}
 DEFAULT_RESULTS = "results"
 
 
@@ -138,6 +144,9 @@ class IndexConfig:
     patterns: tuple[str, ...] = field(default=("*.txt",), metadata={"help": "File patterns read from corpus folders."})
     out: str = field(default=DEFAULT_INDEX, metadata={"help": "Folder the index is written to."})
     embedder: str = field(default=DEFAULT_EMBEDDER, metadata={"help": "Sentence-transformers model: the bundled 'all-minilm-l6-v2' or a local path."})
+    language_embedders: tuple[str, ...] = field(default=DEFAULT_LANGUAGE_EMBEDDERS, metadata={"help": "LANG=EMBEDDER pairs: questions in LANG (en, ko) are ranked by this embedder's own vectors of every chunk instead of --embedder's; e.g. ko=multilingual-e5-small. Bundled: all-minilm-l6-v2 (English), multilingual-e5-small, use-multilingual."})
+    question_keys: tuple[str, ...] = field(default=(), metadata={"help": "Eval-set JSONL files whose questions (of --question-keys-split only) are indexed as extra keys for the chunks their evidence overlaps (doc2query): a new question is matched against questions already asked about a clause as well as the clause itself. Never give it the split you measure on."})
+    question_keys_split: str = field(default="train", metadata={"help": "The one split of --question-keys files that becomes keys."})
     batch_size: int = field(default=32, metadata={"help": "Passages embedded per batch."})
     dense_index: str = field(default="flat", metadata={"help": "FAISS index: flat (exact), hnsw or ivf (approximate, for large corpora)."})
     hnsw_m: int = field(default=32, metadata={"help": "HNSW: links per node."})
@@ -150,9 +159,27 @@ class IndexConfig:
     def __post_init__(self) -> None:
         if self.dense_index not in ("flat", "hnsw", "ivf"):
             raise HarnessError(f"dense_index must be flat, hnsw or ivf, got {self.dense_index!r}")
+        if self.question_keys_split not in ("train", "dev", "test"):
+            raise HarnessError(f"question_keys_split must be train, dev or test, got {self.question_keys_split!r}")
+        for pair in self.language_embedders:
+            lang, _, name = pair.partition("=")
+            if not lang or not name:
+                raise HarnessError(f"language_embedders takes LANG=EMBEDDER pairs, not {pair!r}")
         if self.batch_size < 1 or self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef_search < 1 \
                 or self.ivf_nlist < 0 or self.ivf_nprobe < 1:
             raise HarnessError("batch_size, hnsw_* and ivf_nprobe must be positive, ivf_nlist >= 0")
+
+
+def default_index_for(eval_set: str | Path) -> str:
+    """The index a set's questions are asked of when --index is not given: a shipped set's own
+    (the Korean set -> indexes/sfip_ko), else the default."""
+    folder = Path(eval_set).parent
+    if folder.is_absolute():
+        try:
+            folder = folder.relative_to(Path.cwd())
+        except ValueError:
+            return DEFAULT_INDEX
+    return SHIPPED_SETS.get(folder.as_posix(), (DEFAULT_INDEX,))[0]
 
 
 @dataclass(frozen=True)
@@ -165,10 +192,14 @@ class RetrievalConfig:
     doc_aware: bool = field(default=True, metadata={"help": "When a question names a document (\"Under the Dwelling Form\", \"RCBAP\"), rank that document's chunks first."})
     reranker: str = field(default="", metadata={"help": "Re-ranker for the fused list: '' (none) or cross-encoder:PATH (a local sentence-transformers CrossEncoder)."})
     rerank_depth: int = field(default=20, metadata={"help": "How many fused hits the re-ranker re-orders."})
+    bm25_korean: str = field(default="both", metadata={"help": "BM25 terms for Korean text: bigrams (character pairs of each word, matching across particles and endings), morphemes (content morphemes from the kiwipiepy analyser) or both (chosen on the Korean dev split: docs/RETRIEVAL.md)."})
+    question_keys: bool = field(default=True, metadata={"help": "Also match questions against the index's question keys (built with `harness index --question-keys`), fused with the other rankings; no effect on an index without keys."})
 
     def __post_init__(self) -> None:
         if self.mode not in ("dense", "bm25", "hybrid"):
             raise HarnessError(f"mode must be dense, bm25 or hybrid, got {self.mode!r}")
+        if self.bm25_korean not in ("bigrams", "morphemes", "both"):
+            raise HarnessError(f"bm25_korean must be bigrams, morphemes or both, got {self.bm25_korean!r}")
         if self.rrf_k < 1 or self.candidates < 1 or self.rerank_depth < 1:
             raise HarnessError("rrf_k, candidates and rerank_depth must be >= 1")
 
@@ -180,11 +211,12 @@ class EvalConfig:
     models: tuple[str, ...] = field(default=("base",), metadata={"help": "Model names to evaluate: 'base' or names registered in models.json."})
     skip_unregistered: bool = field(default=False, metadata={"help": "Leave out (with a warning) models that are not registered instead of stopping; for shared experiment files."})
     eval_set: str = field(default=DEFAULT_EVAL_SET, metadata={"help": "Eval-set JSONL file (schema in README)."})
-    index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`."})
+    index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`. Left at the default, a shipped set's questions go to that set's own index (eval_sets/sfip_ko -> indexes/sfip_ko), built from its corpus on first use."})
     k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "What 'base' means: 'smollm2-135m' (bundled), a local folder or a hub id."})
     backend: str = field(default="hf", metadata={"help": "Generation backend: hf (transformers), openai (any OpenAI-compatible server: vLLM, TGI, llama.cpp, Ollama, a hosted API) or scripted (no model: for tests and dry runs)."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (float32 on CPU, where answers were measured not to change with the batch size; bf16, or fp16 without bf16, on GPUs), float32, bfloat16, float16."})
+    prefill_dtype: str = field(default="auto", metadata={"help": "hf backend: the dtype prompts are read in. auto: on a CPU with native bf16 (AVX512-BF16/AMX) and float32 weights, each prompt is read alone in bf16 autocast (~2x faster) and answers are decoded in float32, still batch-invariant; elsewhere 'same'. same: the weights' dtype. Recorded in provenance and the cache key."})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps."})
     load_in_4bit: bool = field(default=False, metadata={"help": "Load the model in 4-bit NF4 through bitsandbytes (QLoRA-style)."})
     batch_size: int = field(default=8, metadata={"help": "Questions generated per batch."})

@@ -10,6 +10,7 @@ before the run folder is created, so bad input leaves `results/` untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.backends.base import BackendOptions
-from harness.config import EvalConfig, to_dict
+from harness.config import DEFAULT_INDEX, EvalConfig, default_index_for, to_dict
 from harness.errors import HarnessError
 from harness.experiment.generate import GenerationCounts, generate, plan_records
 from harness.experiment.plan import Plan, build_cells, check_plan
@@ -71,10 +72,21 @@ def cache_store(cfg: EvalConfig, run: RunDir, kind: str) -> JsonlStore:
     return JsonlStore(root / CACHE_FILES[kind])
 
 
+def with_set_index(cfg: EvalConfig, echo: Callable[[str], None]) -> EvalConfig:
+    """With the default --index, a shipped set's own index: Korean questions are asked of the
+    Korean clauses (indexes/sfip_ko), not the English forms."""
+    own = default_index_for(cfg.eval_set)
+    if cfg.index != DEFAULT_INDEX or own == cfg.index:
+        return cfg
+    echo(f"index: {own} (the index of {cfg.eval_set}'s corpus; --index overrides)")
+    return dataclasses.replace(cfg, index=own)
+
+
 def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = None,
              registry_path: Path = Path("models.json"), resume: Path | None = None,
              echo: Callable[[str], None] = lambda s: None) -> EvalRun:
     """A new run of `cfg`, or (resume=RUN) the unfinished part of an earlier one in its folder."""
+    from retrieval.index import ensure_index
     from retrieval.search import Retriever
 
     make_bar = progress or (lambda total, desc: Progress())
@@ -89,6 +101,8 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
     questions: list[Question] | None = None
     if resume is None:
         items = load_questions(cfg)
+        cfg = with_set_index(cfg, echo)
+        ensure_index(cfg.index)
         retriever = Retriever.load(cfg.index, cfg.retrieval)
         run = RunDir.create(Path(cfg.results_dir), cfg.run_name or "-".join(s.name for s in plan.specs))
     with run:
@@ -101,10 +115,16 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
             retrieval = read_json(run.file("retrieval.json"))
         else:
             index_sha = sha256_file(Path(cfg.index) / "manifest.json")
+            keyed = retriever.keyed(items)
+            if keyed:
+                echo(f"warning: {len(keyed)} questions are question keys of index {cfg.index}: "
+                     "their retrieval figures flatter")
             questions, metrics = retrieve(items, retriever, cfg.k, cache_store(cfg, run, "hits"), index_sha)
             retrieval = {"metrics": metrics, "index": {
                 "path": str(cfg.index), "embedder": retriever.index.manifest["embedder"]["name"],
-                "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": index_sha}}
+                "n_chunks": retriever.index.manifest["n_chunks"], "manifest_sha256": index_sha,
+                "question_keys": retriever.index.manifest.get("question_keys") if retriever.use_keys else None,
+                "questions_that_are_keys": keyed}}
             atomic_write_json(run.file("retrieval.json"), retrieval)
             save_questions(run.file("retrieval.jsonl"), questions)
         records = plan_records(questions, plan.specs, plan.cells)

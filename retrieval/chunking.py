@@ -184,6 +184,13 @@ def document_title(blocks: list[Block], text: str, default: str) -> str:
 
 
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    from harness import korean
+
+    if korean.has_hangul(text[start:end]):
+        # Korean clauses often end a sentence without punctuation ("…지급합니다 다만 …"): the analyser's split.
+        found = korean.sentence_spans(text[start:end])
+        if found is not None:
+            return [(start + a, start + b) for a, b in found if b > a]
     spans, s = [], start
     for m in _SENTENCE_END.finditer(text, start, end):
         spans.append((s, m.start()))

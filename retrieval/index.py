@@ -12,15 +12,17 @@ import logging
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import __version__
-from harness.config import IndexConfig, to_dict
+from harness.config import SHIPPED_SETS, IndexConfig, to_dict
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json, read_jsonl, write_jsonl
+from harness.korean import has_hangul
 from retrieval.chunking import Chunk, chunk_corpus, corpus_files, embed_text
 from retrieval.embed import Embedder, embedder_fingerprint, embedder_languages, resolve_embedder, token_counter
+from retrieval.keys import KEYS, file_hashes as key_file_hashes, keys_file, question_keys
 from retrieval.sparse import TOKENIZER_NAME
 
 log = logging.getLogger(__name__)
@@ -47,15 +49,36 @@ def _dense_settings(cfg: IndexConfig) -> dict:
     return {"type": "flat"}
 
 
-def build_key(cfg: IndexConfig, file_hashes: list[dict], fingerprint: str) -> dict:
+def language_embedders(cfg: IndexConfig) -> dict[str, str]:
+    """{language: embedder name} from LANG=NAME pairs, leaving out those equal to --embedder."""
+    pairs = dict(p.partition("=")[::2] for p in cfg.language_embedders)
+    return {lang: name for lang, name in sorted(pairs.items()) if name != cfg.embedder}
+
+
+# Languages a corpus can be checked for; others always get their language embedder's vectors.
+LANGUAGE_TEST = {"ko": has_hangul}
+
+
+def language_file(lang: str) -> str:
+    return f"index.{lang}.faiss"
+
+
+def build_key(cfg: IndexConfig, file_hashes: list[dict], fingerprint: str,
+              extra_fingerprints: dict[str, str] | None = None) -> dict:
     """What the index depends on; an existing index with the same key is kept as is."""
-    return {
+    key = {
         "format_version": INDEX_FORMAT_VERSION,
         "embedder": {"name": cfg.embedder, "fingerprint": fingerprint, "languages": embedder_languages(cfg.embedder)},
         "chunking": to_dict(cfg.chunking),
         "dense": _dense_settings(cfg),
         "files": file_hashes,
     }
+    if cfg.question_keys:  # likewise only when set
+        key["question_keys"] = {"files": key_file_hashes(cfg.question_keys), "split": cfg.question_keys_split}
+    if extra_fingerprints:  # only when set, so indexes built before per-language embedders stay valid
+        key["language_embedders"] = {lang: {"name": name, "fingerprint": extra_fingerprints[name]}
+                                     for lang, name in language_embedders(cfg).items()}
+    return key
 
 
 def make_faiss_index(vectors, settings: dict):
@@ -100,7 +123,9 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
             raise HarnessError("corpus file is empty", f)
         file_hashes.append({"path": f.name, "sha256": hashlib.sha256(data).hexdigest()})
     fingerprint = embedder_fingerprint(resolve_embedder(cfg.embedder))
-    key = build_key(cfg, file_hashes, fingerprint)
+    by_language = language_embedders(cfg)
+    extra = {name: embedder_fingerprint(resolve_embedder(name)) for name in set(by_language.values())}
+    key = build_key(cfg, file_hashes, fingerprint, extra)
     manifest_path = out / MANIFEST
     if not force and manifest_path.is_file():
         try:
@@ -119,6 +144,33 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
     vectors = embedder.encode([embed_text(c, cfg.chunking) for c in chunks], batch_size=cfg.batch_size, progress=progress)
     dense = _dense_settings(cfg)
     index = make_faiss_index(vectors, dense)
+    # Each language embedder embeds every chunk (a question may be answered by a chunk in another
+    # language); its vectors get their own FAISS index, searched for questions in that language.
+    # Not for a corpus without a word of that language (the English forms need no Korean
+    # vectors: building them would double the time of every English index for nothing).
+    absent = [lang for lang in by_language if lang in LANGUAGE_TEST
+              and not any(LANGUAGE_TEST[lang](c.text) for c in chunks)]
+    for lang in absent:
+        log.info("no %s text in the corpus: --language-embedder %s=%s not used", lang, lang, by_language[lang])
+    by_language = {lang: name for lang, name in by_language.items() if lang not in absent}
+    extra_indexes, extra_specs = {}, {}
+    for lang, name in by_language.items():
+        other = Embedder(name)
+        vecs = other.encode([embed_text(c, cfg.chunking) for c in chunks], batch_size=cfg.batch_size, progress=progress)
+        extra_indexes[lang] = make_faiss_index(vecs, dict(dense))
+        extra_specs[lang] = {"name": name, "path": other.path, "fingerprint": extra[name], "dim": other.dim,
+                             "normalized": True, "file": language_file(lang), "languages": embedder_languages(name)}
+
+    # Question keys: embedded as queries (they are questions) by every embedder, flat indexes
+    # (there are few of them).
+    keys = question_keys(cfg.question_keys, cfg.question_keys_split, chunks) if cfg.question_keys else []
+    key_indexes = {}
+    if keys:
+        texts = [k["text"] for k in keys]
+        key_indexes[None] = make_faiss_index(embedder.encode(texts, batch_size=cfg.batch_size, kind="query"), {"type": "flat"})
+        for lang, name in by_language.items():
+            key_indexes[lang] = make_faiss_index(Embedder(name).encode(texts, batch_size=cfg.batch_size, kind="query"),
+                                                 {"type": "flat"})
 
     manifest = {
         "format_version": INDEX_FORMAT_VERSION,
@@ -128,18 +180,27 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
         "embedder": {"name": cfg.embedder, "path": embedder.path, "fingerprint": fingerprint,
                      "dim": embedder.dim, "normalized": True, "tokenizer": tokenizer_name,
                      "languages": embedder_languages(cfg.embedder)},
+        "language_embedders": extra_specs,
         "dense": dense | {"metric": "inner_product"},
         "bm25": {"library": "bm25s", "k1": 1.5, "b": 0.75, "tokenizer": TOKENIZER_NAME},
         "chunking": to_dict(cfg.chunking),
         "documents": documents,
         "n_chunks": len(chunks),
     }
+    if keys:
+        manifest["question_keys"] = key["question_keys"] | {"n_keys": len(keys), "n_questions": len({k["id"] for k in keys})}
     # Build in a sibling temp folder and swap it in, so a crash never leaves half an index.
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         faiss.write_index(index, str(tmp / FAISS_FILE))
+        for lang, extra_index in extra_indexes.items():
+            faiss.write_index(extra_index, str(tmp / language_file(lang)))
         write_jsonl(tmp / CHUNKS, [c.to_dict() for c in chunks])
+        for lang, key_index in key_indexes.items():
+            faiss.write_index(key_index, str(tmp / keys_file(lang)))
+        if keys:
+            write_jsonl(tmp / KEYS, keys)
         atomic_write_json(tmp / MANIFEST, manifest)
         if out.exists():
             old_dir = out.with_name(f".{out.name}.old")
@@ -160,6 +221,9 @@ class LoadedIndex:
     manifest: dict
     chunks: list[Chunk]
     faiss_index: object
+    language_indexes: dict = field(default_factory=dict)  # language -> FAISS index of its own embedder
+    keys: list = field(default_factory=list)  # question keys: {"id", "text", "chunk"}
+    key_indexes: dict = field(default_factory=dict)  # None (main embedder) or language -> FAISS index of the keys
 
     @property
     def chunking(self):
@@ -184,4 +248,39 @@ def load_index(path: str | Path) -> LoadedIndex:
     if index.ntotal != len(chunks) or index.ntotal != manifest["n_chunks"]:
         raise HarnessError(f"index has {index.ntotal} vectors but {len(chunks)} chunks; rebuild it with `harness index --force`", path)
     set_search_params(index, manifest["dense"])
-    return LoadedIndex(path, manifest, chunks, index)
+    extra = {}
+    for lang, spec in (manifest.get("language_embedders") or {}).items():
+        file = path / spec["file"]
+        if not file.is_file():
+            raise HarnessError(f"index names {spec['file']} for {lang} questions but the file is missing; "
+                               "rebuild it with `harness index --force`", path)
+        extra[lang] = faiss.read_index(str(file))
+        if extra[lang].ntotal != len(chunks):
+            raise HarnessError(f"{spec['file']} has {extra[lang].ntotal} vectors but there are {len(chunks)} chunks; "
+                               "rebuild it with `harness index --force`", path)
+        set_search_params(extra[lang], manifest["dense"])
+    keys, key_indexes = [], {}
+    if manifest.get("question_keys"):
+        keys = list(read_jsonl(path / KEYS))
+        for lang in [None, *extra]:
+            file = path / keys_file(lang)
+            if not file.is_file():
+                raise HarnessError(f"index has question keys but {file.name} is missing; rebuild it with `harness index --force`", path)
+            key_indexes[lang] = faiss.read_index(str(file))
+            if key_indexes[lang].ntotal != len(keys) or any(not 0 <= k["chunk"] < len(chunks) for k in keys):
+                raise HarnessError(f"{file.name} does not match {KEYS}; rebuild it with `harness index --force`", path)
+    return LoadedIndex(path, manifest, chunks, index, extra, keys, key_indexes)
+
+
+def ensure_index(index: str | Path) -> None:
+    """Build one of the shipped sets' indexes from its shipped corpus when it is missing, so
+    that `harness eval`, `search` and `data build` work on a fresh checkout; any other index
+    must exist."""
+    if (Path(index) / MANIFEST).is_file():
+        return
+    corpus = next((c for i, c in SHIPPED_SETS.values() if Path(i) == Path(index)), None)
+    if corpus is None:
+        raise HarnessError(f"not an index folder (no manifest.json); build one with "
+                           f"`harness index --corpus YOUR_CORPUS --out {index}`", index)
+    log.warning("building the missing index %s from %s", index, corpus)
+    build_index(IndexConfig(corpus=(corpus,), out=str(index)))

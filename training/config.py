@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.config import DEFAULT_BASE_MODEL, RetrievalConfig
+from harness.config import DEFAULT_BASE_MODEL, SHIPPED_SETS, RetrievalConfig
 from harness.errors import HarnessError
 
 DATASET_KINDS = ("qa", "rag")
@@ -17,10 +17,7 @@ QUANT_MODES = ("none", "4bit", "8bit")
 
 # The sets `harness data build` reads by default, each with the index its clauses come from
 # and the corpus that index is built from when it is missing.
-DEFAULT_SOURCES = (
-    ("eval_sets/sfip/questions.jsonl", "indexes/sfip", "eval_sets/corpora/sfip"),
-    ("eval_sets/sfip_ko/questions.jsonl", "indexes/sfip_ko", "eval_sets/corpora/sfip_ko"),
-)
+DEFAULT_SOURCES = tuple((f"{folder}/questions.jsonl", index, corpus) for folder, (index, corpus) in SHIPPED_SETS.items())
 
 
 @dataclass(frozen=True)
@@ -31,6 +28,7 @@ class DataConfig:
     out: str = field(default="", metadata={"help": "Output JSONL (default: training/data/<dataset>.jsonl)."})
     eval_sets: tuple[str, ...] = field(default=tuple(s for s, _, _ in DEFAULT_SOURCES), metadata={"help": "Question sets to read (eval-set schema); English and Korean together by default."})
     indexes: tuple[str, ...] = field(default=tuple(i for _, i, _ in DEFAULT_SOURCES), metadata={"help": "Index folder for each --eval-set, in the same order (rag only); one index serves all sets when only one is given."})
+    extra: tuple[str, ...] = field(default=(), metadata={"help": "Generated Q/A pairs (`harness data generate` + `harness data validate` output) mixed in as extra examples, counted apart (kind 'generated'); pairs whose question is a dev/test question are dropped."})
     split: str = field(default="train", metadata={"help": "Split the examples are built from. dev and test are refused unless --allow-eval-splits."})
     allow_eval_splits: bool = field(default=False, metadata={"help": "Allow building from dev/test questions (recorded in the manifest; results on those splits are then not held out)."})
     k: int = field(default=5, metadata={"help": "Clauses per prompt, as `harness eval --k` (rag)."})
@@ -62,6 +60,36 @@ class DataConfig:
     @property
     def out_path(self) -> str:
         return self.out or f"training/data/{self.dataset}.jsonl"
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """`harness data generate`: self-instruct Q/A pairs per policy chunk from a generator."""
+
+    chunks: str = field(default="", metadata={"help": "Chunk JSONL to generate from (ours, or the seed's chunked_data.jsonl)."})
+    index: str = field(default="", metadata={"help": "Or an index folder: its chunks.jsonl."})
+    generator: str = field(default="hf:" + DEFAULT_BASE_MODEL, metadata={"help": "BACKEND:MODEL: hf:smollm2-135m (in process; a local folder or hub id also works) or openai:NAME (any OpenAI-compatible server at --api-base: vLLM, llama.cpp, a hosted API)."})
+    out: str = field(default="training/generated", metadata={"help": "Output folder: shards/ (one line per processed chunk), progress.json, generated.jsonl, rejects.jsonl."})
+    workers: int = field(default=1, metadata={"help": "Workers, each taking ceil(chunks / workers) consecutive chunks; one request in flight per worker."})
+    limit: int = field(default=0, metadata={"help": "Only the first N chunks (0: all)."})
+    max_new_tokens: int = field(default=512, metadata={"help": "Longest reply per chunk, in tokens."})
+    temperature: float = field(default=0.0, metadata={"help": "Sampling temperature (0: greedy)."})
+    cache: bool = field(default=True, metadata={"help": "Keep every reply in the generation cache `harness eval` uses (by generator identity, prompt and decoding), so a rerun into a new --out asks nothing twice."})
+    cache_dir: str = field(default="results/.cache", metadata={"help": "Cache folder (the same as `harness eval`'s default)."})
+    api_base: str = field(default="", metadata={"help": "openai generator: the server's base URL (http://HOST:PORT/v1)."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"help": "openai generator: the environment variable holding the API key (never written anywhere)."})
+    request_timeout: float = field(default=120.0, metadata={"help": "openai generator: seconds to wait for one reply before retrying."})
+    max_retries: int = field(default=4, metadata={"help": "Retries of a request on 429, 5xx and timeouts (5 tries in all by default)."})
+    retry_backoff: float = field(default=1.0, metadata={"help": "First retry waits up to this many seconds; each further one twice as long (full jitter)."})
+    retry_max_wait: float = field(default=30.0, metadata={"help": "Longest wait between two tries, in seconds."})
+
+    def __post_init__(self) -> None:
+        backend, _, model = self.generator.partition(":")
+        if backend not in ("hf", "openai") or not model:
+            raise HarnessError(f"--generator takes hf:MODEL or openai:MODEL, got {self.generator!r}")
+        if self.workers < 1 or self.limit < 0 or self.max_new_tokens < 1 or self.max_retries < 0 \
+                or self.retry_backoff < 0 or self.retry_max_wait < 0 or self.request_timeout <= 0:
+            raise HarnessError("workers and max_new_tokens must be >= 1; limit, retries and waits >= 0")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from harness.eval_set import EvalItem, load_eval_set
 from harness.io import atomic_write_json, read_json, sha256_file, write_jsonl
 from harness.prompts import REFUSAL, Clause, build_messages, normalize_sentence, render_prompt
 from retrieval.metrics import overlaps
-from training.config import DEFAULT_SOURCES, DataConfig
+from training.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +169,16 @@ def build_examples(cfg: DataConfig) -> tuple[list[dict], dict]:
                 continue
             examples.append({**qa_example(it.question, it.gold_answer),
                              "meta": _meta(it, path, "qa", 0, [])})
+        examples.extend(extra_examples(cfg, rng, all_items, {}, counts))
         return examples, counts
+    from retrieval.index import ensure_index
     from retrieval.search import Retriever
 
     indexes = cfg.indexes if len(cfg.indexes) == len(cfg.eval_sets) else cfg.indexes * len(cfg.eval_sets)
     index_of = dict(zip(cfg.eval_sets, indexes))
     retrievers: dict[str, Retriever] = {}
     for index in dict.fromkeys(index_of.values()):
-        ensure_default_index(index)
+        ensure_index(index)
         retrievers[index] = Retriever.load(index, cfg.retrieval)
     pool_k = max(3 * cfg.k, 15)  # distractors for the variants come from this deeper list
     by_index: dict[str, list[tuple[str, EvalItem]]] = {}
@@ -187,22 +189,83 @@ def build_examples(cfg: DataConfig) -> tuple[list[dict], dict]:
         hits = retriever.search([it.question for _, it in group], pool_k)
         for (path, it), its_hits in zip(group, hits):
             examples.extend(_rag_examples(cfg, rng, path, it, [h.chunk for h in its_hits], retriever.index.chunks, counts))
+    examples.extend(extra_examples(cfg, rng, all_items, retrievers, counts))
     return examples, counts
 
 
-def ensure_default_index(index: str) -> None:
-    """Build one of the default indexes from its shipped corpus when it is missing, so that
-    `harness data build` works on a fresh checkout; any other index must exist."""
-    if (Path(index) / "manifest.json").is_file():
-        return
-    corpus = next((c for _, i, c in DEFAULT_SOURCES if i == index), None)
-    if corpus is None:
-        raise HarnessError(f"no index at {index}: build it with `harness index --corpus YOUR_CORPUS --out {index}`")
-    from harness.config import IndexConfig
-    from retrieval.index import build_index
+def read_extra(paths: Sequence[str]) -> list[tuple[str, int, dict]]:
+    """(file, line, pair) for each generated pair (`harness data validate` output: instruction,
+    input, output, type, chunk_id, language); a record without them is an error at file:line."""
+    from harness.io import iter_jsonl
 
-    log.warning("building the missing index %s from %s", index, corpus)
-    build_index(IndexConfig(corpus=(corpus,), out=index))
+    out = []
+    for path in paths:
+        for line, obj in iter_jsonl(path):
+            if not all(isinstance(obj.get(k), str) and obj[k].strip() for k in ("instruction", "input", "output")):
+                raise HarnessError("a generated pair needs instruction, input and output (run `harness data validate` "
+                                   "on generated files first)", path, line)
+            out.append((str(path), line, obj))
+    return out
+
+
+def extra_examples(cfg: DataConfig, rng: random.Random, all_items: list[tuple[str, EvalItem]],
+                   retrievers: dict, counts: Counter) -> list[dict]:
+    """Examples from generated pairs (--extra), counted apart (kind "generated"). A pair whose
+    question is also a dev or test question is dropped: generated questions never enter what
+    models are compared on. rag: the pair's own clause among the retriever's other clauses for
+    its question, target its answer (naming the clause); and, as for the set's questions, an
+    evidence-removed negative for a share of them."""
+    if not cfg.extra:
+        return []
+    held = {normalize_question(it.question) for _, it in all_items if it.split in ("dev", "test")}
+    pairs = read_extra(cfg.extra)
+    kept = []
+    for path, line, p in pairs:
+        if normalize_question(p["instruction"]) in held:
+            counts["extra_dropped_eval_question"] += 1
+        else:
+            kept.append((path, line, p))
+    out = []
+    if cfg.dataset == "qa":
+        for path, line, p in kept:
+            out.append({**qa_example(p["instruction"], p["output"]),
+                        "meta": _extra_meta(p, path, line, "generated", [])})
+        counts["extra_pairs"] += len(kept)
+        return out
+    by_id = {c.chunk_id: (index, c) for index, r in retrievers.items() for c in r.index.chunks}
+    pool_k = max(3 * cfg.k, 15)
+    first_index = next(iter(retrievers))
+    questions = {}
+    for path, line, p in kept:
+        index = by_id[p["chunk_id"]][0] if p.get("chunk_id") in by_id else first_index
+        questions.setdefault(index, []).append((path, line, p))
+    for index, group in questions.items():
+        hits = retrievers[index].search([p["instruction"] for _, _, p in group], pool_k)
+        for (path, line, p), its_hits in zip(group, hits):
+            language = p.get("language") if p.get("language") in REFUSAL else "en"
+            found = by_id.get(p.get("chunk_id"))
+            gold_clause = Clause(p["input"], found[1].metadata.get("breadcrumbs", "") if found else "")
+            distractors = [h.chunk for h in its_hits if h.chunk.chunk_id != p.get("chunk_id")
+                           and h.chunk.text.strip() != p["input"].strip()]
+            clauses = _clauses(distractors[:cfg.k - 1])
+            clauses.insert(rng.randint(0, len(clauses)), gold_clause)
+            label = citation_label(gold_clause.label, language) if cfg.cite else ""
+            answer = grounded_answer(p["output"], [label], language)
+            ids = [c.chunk_id for c in distractors[:cfg.k - 1]] + [p.get("chunk_id") or ""]
+            out.append({**rag_example(p["instruction"], clauses, answer, language),
+                        "meta": _extra_meta(p, path, line, "generated", ids)})
+            if cfg.negatives and rng.random() < cfg.negatives:
+                negative = distractors[:cfg.k]
+                out.append({**rag_example(p["instruction"], _clauses(negative), None, language),
+                            "meta": _extra_meta(p, path, line, "generated-negative", [c.chunk_id for c in negative])})
+    counts["extra_pairs"] += len(kept)
+    return out
+
+
+def _extra_meta(p: dict, path: str, line: int, kind: str, chunk_ids: list[str]) -> dict:
+    language = p.get("language") if p.get("language") in REFUSAL else "en"
+    return {"question_id": f"{Path(path).name}:{line}", "kind": kind, "language": language,
+            "category": str(p.get("type") or "generated"), "variant": 0, "source": str(path), "chunk_ids": chunk_ids}
 
 
 def _meta(it: EvalItem, path: str, kind: str, variant: int, chunks: Sequence) -> dict:
@@ -313,6 +376,7 @@ def build_dataset(cfg: DataConfig, tokenizer=None) -> DatasetResult:
         "config": to_dict(cfg),
         "allow_eval_splits": cfg.allow_eval_splits,
         "sources": [{"path": p, "sha256": sha256_file(p)} for p in cfg.eval_sets],
+        "extra": [{"path": p, "sha256": sha256_file(p)} for p in cfg.extra],
         "indexes": [{"path": i, "manifest_sha256": sha256_file(Path(i) / "manifest.json")}
                     for i in dict.fromkeys(cfg.indexes)] if cfg.dataset == "rag" else [],
         "stats": stats,

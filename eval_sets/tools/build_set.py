@@ -12,6 +12,7 @@ the source file):
     language: en                       # default for every question
     corpus: eval_sets/corpora/sfip     # where document ids (file stems) are looked up
     include: [src/01_dwelling.yaml]    # files holding lists of questions (or use `questions:`)
+    split_cycle: [train, dev, test]    # optional: how unassigned questions are dealt (default below)
     outputs:
       questions.jsonl: {}                                   # every question
       starter.jsonl: {split: dev, per_category: 3}          # a stratified slice
@@ -71,15 +72,15 @@ def find_span(text: str, quote: str, occurrence: int | None = None) -> tuple[int
     return start, start + len(quote)
 
 
-def assign_splits(records: list[dict]) -> None:
-    """Within each category, order ids by a hash and deal train, train, dev, test, ..."""
+def assign_splits(records: list[dict], cycle: tuple[str, ...] = SPLIT_CYCLE) -> None:
+    """Within each category, order ids by a hash and deal train, train, dev, test, ... (or `cycle`)."""
     by_category: dict[str, list[dict]] = {}
     for r in records:
         by_category.setdefault(r["category"], []).append(r)
     for rows in by_category.values():
         free = sorted((r for r in rows if not r.get("split")), key=lambda r: _rank(r["id"]))
         for i, r in enumerate(free):
-            r["split"] = SPLIT_CYCLE[i % len(SPLIT_CYCLE)]
+            r["split"] = cycle[i % len(cycle)]
 
 
 def select(records: list[dict], split: str | None = None, per_category: int | None = None,
@@ -140,7 +141,10 @@ def build(source: Path, root: Path | None = None) -> dict[Path, list[dict]]:
             })
         except (BuildError, KeyError, ValueError) as e:
             raise BuildError(f"{source}: question {q.get('id', '?')}: {e}") from None
-    assign_splits(records)
+    cycle = tuple(spec.get("split_cycle") or SPLIT_CYCLE)
+    if not cycle or set(cycle) - {"train", "dev", "test"}:
+        raise BuildError(f"split_cycle must list train/dev/test, not {cycle}")
+    assign_splits(records, cycle)
     outputs = spec.get("outputs") or {source.with_suffix("").with_suffix(".jsonl").name: {}}
     return {source.parent / name: select(records, **(opts or {})) for name, opts in outputs.items()}
 

@@ -44,6 +44,7 @@ class BackendOptions:
     request_timeout: float = 120.0
     max_retries: int = 4
     retry_backoff: float = 0.5
+    retry_max_wait: float = 30.0  # no wait between two tries is longer
     server_params: str = "extended"  # "strict": only OpenAI's own request fields
 
 

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -61,6 +62,8 @@ class OpenAIBackend:
     def __init__(self, spec: ModelSpec, options: BackendOptions | None = None):
         self.options = options or BackendOptions()
         self.spec = spec
+        self.retries = 0  # requests tried again, over the backend's life (accounting)
+        self._count_lock = threading.Lock()
         self.base_url = api_base_for(spec, self.options)
         self.model = served_name(spec)
         self.server_models = self._check_server()
@@ -136,7 +139,10 @@ class OpenAIBackend:
                 last = f"connection to {url} failed: {type(e).__name__}: {e}"
             if attempt + 1 < attempts:
                 # Exponential backoff with full jitter, unless the server said how long to wait.
-                time.sleep(wait if wait is not None else random.uniform(0, self.options.retry_backoff * 2 ** attempt))
+                pause = wait if wait is not None else random.uniform(0, self.options.retry_backoff * 2 ** attempt)
+                with self._count_lock:
+                    self.retries += 1
+                time.sleep(min(pause, self.options.retry_max_wait))
         raise RequestFailed(f"{last} (after {attempts} attempts)" if attempts > 1 else last)
 
     def _check_server(self) -> list[str] | None:

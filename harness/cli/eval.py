@@ -15,7 +15,7 @@ from harness.config import DecodingConfig, EvalConfig, StopConfig
 # CLI option name -> dotted config key; the flags override the --config file, which overrides defaults.
 OPTION_KEYS = {
     "models": "models", "eval_set": "eval_set", "index": "index", "k": "k", "base_model": "base_model",
-    "backend": "backend", "dtype": "dtype", "device": "device", "load_in_4bit": "load_in_4bit",
+    "backend": "backend", "dtype": "dtype", "prefill_dtype": "prefill_dtype", "device": "device", "load_in_4bit": "load_in_4bit",
     "batch_size": "batch_size", "split": "split", "limit": "limit", "results_dir": "results_dir",
     "run_name": "run_name", "score": "score", "score_threshold": "score_threshold", "score_judge": "score_judge",
     "track": "track", "api_base": "api_base", "api_key_env": "api_key_env", "concurrency": "concurrency",
@@ -41,6 +41,7 @@ def model_options() -> list:
         config_option(EvalConfig, "base_model", "--base-model"),
         config_option(EvalConfig, "backend", "--backend"),
         config_option(EvalConfig, "dtype", "--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"])),
+        config_option(EvalConfig, "prefill_dtype", "--prefill-dtype", type=click.Choice(["auto", "same", "bfloat16", "float32"])),
         config_option(EvalConfig, "device", "--device"),
         config_option(EvalConfig, "load_in_4bit", "--load-in-4bit/--no-load-in-4bit"),
     ]
@@ -96,8 +97,7 @@ def experiment_config(opts: dict, extra: dict | None = None) -> EvalConfig:
     if opts.get("no_trim"):
         overrides.update({"stops.default_phrases": False, "stops.phrases": [], "stops.script_switch": False,
                           "stops.repetition": False, "stops.new_turn": False})
-    overrides.update(retrieval_overrides("retrieval.", opts["retrieval_mode"], opts["doc_aware"], opts["rrf_k"],
-                                         opts["candidates"], opts["reranker"]))
+    overrides.update(retrieval_overrides("retrieval.", opts))
     overrides.update(extra or {})
     return load_config(EvalConfig, opts["config_path"], overrides)
 

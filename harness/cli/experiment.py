@@ -57,7 +57,8 @@ def _asker(opts: dict):
                  "index": opts["index"], "k": opts["k"], "base_model": opts["base_model"], "backend": opts["backend"],
                  "dtype": opts["dtype"], "device": opts["device"], "load_in_4bit": opts["load_in_4bit"],
                  "score": opts["score"], **{k: opts[k] for k in ("api_base", "api_key_env", "concurrency",
-                                                                 "request_timeout", "max_retries", "server_params")}}
+                                                                 "request_timeout", "max_retries", "server_params",
+                                                                 "prefill_dtype")}}
     return Asker(load_config(EvalConfig, opts["config_path"], overrides), opts["registry_path"])
 
 

@@ -16,6 +16,11 @@ from harness.config import ChunkConfig, IndexConfig
 @config_option(IndexConfig, "patterns", "--pattern", "patterns", multiple=True, metavar="GLOB...")
 @config_option(IndexConfig, "out", "--out", type=click.Path(file_okay=False, path_type=str))
 @config_option(IndexConfig, "embedder", "--embedder")
+@config_option(IndexConfig, "language_embedders", "--language-embedder", "language_embedders", multiple=True,
+               metavar="LANG=NAME...")
+@config_option(IndexConfig, "question_keys", "--question-keys", "question_keys", multiple=True, metavar="JSONL...",
+               type=click.Path(dir_okay=False, path_type=str))
+@config_option(IndexConfig, "question_keys_split", "--question-keys-split", type=click.Choice(["train", "dev", "test"]))
 @config_option(IndexConfig, "batch_size", "--batch-size", type=int)
 @config_option(IndexConfig, "dense_index", "--dense-index", type=click.Choice(["flat", "hnsw", "ivf"]))
 @config_option(IndexConfig, "hnsw_m", "--hnsw-m", type=int)
@@ -30,7 +35,7 @@ from harness.config import ChunkConfig, IndexConfig
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML file with any of these settings, chunking under `chunking:` (flags override it).")
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs are unchanged.")
-def index_cmd(corpus, patterns, out, embedder, batch_size, dense_index, hnsw_m, hnsw_ef_construction, hnsw_ef_search,
+def index_cmd(corpus, patterns, out, embedder, language_embedders, question_keys, question_keys_split, batch_size, dense_index, hnsw_m, hnsw_ef_construction, hnsw_ef_search,
               ivf_nlist, ivf_nprobe, max_tokens, min_tokens, overlap_tokens, context_header, config_path, force) -> None:
     """Chunk policy documents along their structure, embed the chunks and write an index.
 
@@ -43,11 +48,22 @@ def index_cmd(corpus, patterns, out, embedder, batch_size, dense_index, hnsw_m, 
     chunks.jsonl and manifest.json; BM25 is rebuilt from chunks.jsonl on load. Re-running on
     unchanged inputs does nothing.
 
+    Questions in a language named by --language-embedder (default ko=multilingual-e5-small)
+    are ranked by that embedder's own vectors of every chunk (index.ko.faiss): all-MiniLM reads
+    English only. `--language-embedder none` leaves such questions to BM25.
+
+    --question-keys FILE adds the train-split questions of an eval-set file as extra keys of
+    the chunks their evidence overlaps (doc2query): a question in everyday words is then also
+    matched against questions already asked about each clause (keys.jsonl, keys*.faiss).
+
     \b
     Example usage:
       harness index                                  # the bundled flood-policy corpus
       harness index --corpus my_policies/ --pattern '*.txt' '*.md' --out indexes/mine
       harness index --corpus chunked_data.jsonl --out indexes/seed
+      harness index --corpus eval_sets/corpora/sfip_ko --out indexes/sfip_ko \
+          --question-keys eval_sets/sfip_ko/questions.jsonl                       # Korean
+      harness index --embedder multilingual-e5-small --language-embedder none  # one embedder for all
       harness index --dense-index hnsw --hnsw-ef-search 256 --max-tokens 128
     """
     from harness.config import load_config
@@ -55,6 +71,9 @@ def index_cmd(corpus, patterns, out, embedder, batch_size, dense_index, hnsw_m, 
 
     cfg = load_config(IndexConfig, config_path, {
         "corpus": list(corpus) or None, "patterns": list(patterns) or None, "out": out, "embedder": embedder,
+        # `--language-embedder none`: every language ranked by --embedder (or BM25 alone where it cannot read).
+        "language_embedders": [] if list(language_embedders) == ["none"] else (list(language_embedders) or None),
+        "question_keys": list(question_keys) or None, "question_keys_split": question_keys_split,
         "batch_size": batch_size, "dense_index": dense_index, "hnsw_m": hnsw_m,
         "hnsw_ef_construction": hnsw_ef_construction, "hnsw_ef_search": hnsw_ef_search, "ivf_nlist": ivf_nlist,
         "ivf_nprobe": ivf_nprobe, "chunking.max_tokens": max_tokens, "chunking.min_tokens": min_tokens,

@@ -170,6 +170,7 @@ def check_plan(cfg: EvalConfig, registry_path: Path) -> Plan:
 
 def backend_options(cfg: EvalConfig, dtype: str) -> BackendOptions:
     return BackendOptions(dtype=dtype, device=cfg.device, load_in_4bit=cfg.load_in_4bit, api_base=cfg.api_base,
+                          prefill_dtype=cfg.prefill_dtype,
                           api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
                           request_timeout=cfg.request_timeout, max_retries=cfg.max_retries,
                           server_params=cfg.server_params)

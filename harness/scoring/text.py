@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from harness import korean
+
 # A sentence ends at . ? ! 。 (Korean sentences end in 다. 요. 까? and are covered) followed by
 # white space, or at a line break; "U.S." and "e.g." and numbers such as "1.5" do not end one.
 _ABBREVIATIONS = re.compile(r"(?:\b(?:U\.S|e\.g|i\.e|etc|Art|Sec|vs|Mr|Ms|Dr|St|a\.m|p\.m)|(?<![A-Za-z])[A-Z]|\b[IVXL]+(?:\.[A-Z0-9]+)*|(?:^|[\n:;])\s*\d{1,2})\.$")
@@ -36,7 +38,44 @@ class Claim:
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """[start, end) spans of sentences, trimmed, skipping empty ones."""
+    """[start, end) spans of sentences, trimmed, skipping empty ones. Korean text goes through
+    the kiwipiepy analyser line by line (Korean sentences often end without punctuation:
+    "…지급합니다 다만 …"); English, and Korean where kiwipiepy is missing, through the rules."""
+    if korean.has_hangul(text) and korean.available():
+        spans = []
+        for a, b in _lines(text):
+            spans.extend((a + s, a + e) for s, e in korean.sentence_spans(text[a:b]) or [(0, b - a)])
+        return trim_spans(text, _markers_forward(text, spans))
+    return rule_sentences(text)
+
+
+# Kiwi leaves a paragraph marker with the sentence before it ("…보상합니다. ②" | "제1항의 …");
+# the marker opens the next sentence (measured: bench/korean_sentences.py, policy clauses).
+_TRAILING_MARKER = re.compile(r"(?<=[.?!])\s+([①-⑳])\s*$")
+
+
+def _markers_forward(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = list(spans)
+    for i in range(len(out) - 1):
+        a, b = out[i]
+        m = _TRAILING_MARKER.search(text, a, b)
+        if m:
+            out[i] = (a, m.start())
+            out[i + 1] = (m.start(1), out[i + 1][1])
+    return out
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in re.finditer(r"\n+", text):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def rule_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentences by regular expressions: . ? ! 。 + space or a line break ends one."""
     spans: list[tuple[int, int]] = []
     start = 0
     for m in _BOUNDARY.finditer(text):

@@ -234,7 +234,13 @@ def test_dataset_by_kind_is_built_and_kept_with_the_adapter(tmp_path, tiny_model
     from harness.io import sha256_file
 
     assert sha256_file(kept) == manifest["dataset"]["sha256"]
-    assert manifest["dataset"]["stats"]["by_language"] == {"en": 96, "ko": 22}
+    from harness.eval_set import load_eval_set
+
+    # qa: one example per answerable train question of the shipped sets (96 English ones).
+    expected = {lang: sum(1 for it in load_eval_set(f"eval_sets/{name}/questions.jsonl")
+                          if it.split == "train" and it.answerable) for lang, name in (("en", "sfip"), ("ko", "sfip_ko"))}
+    assert expected["en"] == 96 and expected["ko"] >= 50
+    assert manifest["dataset"]["stats"]["by_language"] == expected
 
 
 def test_training_logs_to_a_real_local_mlflow_store(tmp_path, tiny_model_dir, train_file, monkeypatch):

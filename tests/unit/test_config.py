@@ -55,3 +55,17 @@ def test_nested_index_config_round_trips():
         load_config(IndexConfig, None, {"dense_index": "annoy"})
     with pytest.raises(HarnessError, match="mode must be dense, bm25 or hybrid"):
         load_config(EvalConfig, None, {"retrieval.mode": "sparse"})
+
+
+def test_a_shipped_set_is_asked_of_its_own_index_unless_told_otherwise():
+    from harness.config import DEFAULT_INDEX, EvalConfig, default_index_for
+    from harness.evaluate import with_set_index
+
+    assert default_index_for("eval_sets/sfip_ko/questions.jsonl") == "indexes/sfip_ko"
+    assert default_index_for("eval_sets/sfip/starter.jsonl") == DEFAULT_INDEX
+    assert default_index_for("my_sets/questions.jsonl") == DEFAULT_INDEX
+    said = []
+    ko = with_set_index(EvalConfig(eval_set="eval_sets/sfip_ko/questions.jsonl"), said.append)
+    assert ko.index == "indexes/sfip_ko" and "indexes/sfip_ko" in said[0]
+    mine = with_set_index(EvalConfig(eval_set="eval_sets/sfip_ko/questions.jsonl", index="indexes/mine"), said.append)
+    assert mine.index == "indexes/mine" and len(said) == 1

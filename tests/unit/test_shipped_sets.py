@@ -102,8 +102,16 @@ def test_every_evidence_span_quotes_the_corpus(path):
 def test_korean_set_meets_the_minimums():
     report = validate_set(REPO / "eval_sets" / "sfip_ko" / "questions.jsonl", CorpusLookup([CORPORA]),
                           SetRequirements(min_unanswerable=0.25))
-    assert report.ok and len(report.items) >= 40
+    assert report.ok and len(report.items) >= 150
     assert {it.language for it in report.items} == {"ko"}
+    # big enough to measure: >= 40 in the test split, every category in every split
+    assert sum(it.split == "test" for it in report.items) >= 40
+    categories = {it.category for it in report.items}
+    for split in ("train", "dev", "test"):
+        assert {it.category for it in report.items if it.split == split} == categories, split
+    # questions in everyday words (ids ko-*-eNNN) sit in the dev split to tune on, and in test
+    everyday = [it for it in report.items if re.search(r"-e\d+$", it.id)]
+    assert len(everyday) >= 40 and {it.split for it in everyday} >= {"dev", "test"}
     translation = (CORPORA / "sfip_ko" / "sfip_dwelling_ko.txt").read_text(encoding="utf-8")
     assert len(translation) >= 15000
     assert "비공식 번역" in translation.split("\n\n")[1] and "퍼블릭 도메인" in translation.split("\n\n")[1]

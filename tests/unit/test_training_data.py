@@ -154,5 +154,37 @@ def test_malformed_training_line_names_file_and_line(tmp_path, line, message):
 
 def test_a_missing_index_that_is_not_a_default_one_is_an_error(tmp_path):
     path = _subset(tmp_path)
-    with pytest.raises(HarnessError, match=r"no index at .*nope: build it with `harness index --corpus YOUR_CORPUS"):
+    with pytest.raises(HarnessError, match=r"nope: not an index folder .*build one with `harness index --corpus YOUR_CORPUS"):
         build_examples(DataConfig(dataset="rag", eval_sets=(str(path),), indexes=(str(tmp_path / "nope"),)))
+
+
+def test_extra_generated_pairs_are_mixed_in_counted_apart_and_never_eval_questions(tmp_path, sfip_index):
+    from retrieval.index import load_index
+
+    path = _subset(tmp_path)
+    chunk = next(c for c in load_index(sfip_index).chunks if "proof of loss" in c.text.lower())
+    dev_question = next(it.question for it in load_eval_set(SFIP) if it.split == "dev")
+    extra = tmp_path / "generated.jsonl"
+    extra.write_text("\n".join(json.dumps(r) for r in [
+        {"instruction": "How soon must I send my proof of loss?", "input": chunk.text,
+         "output": "Within 60 days after the loss.", "type": "fact", "chunk_id": chunk.chunk_id, "language": "en"},
+        {"instruction": dev_question, "input": chunk.text, "output": "Something long enough.", "type": "easy",
+         "chunk_id": chunk.chunk_id, "language": "en"}]) + "\n", encoding="utf-8")
+    rag, counts = build_examples(DataConfig(dataset="rag", eval_sets=(str(path),), indexes=(str(sfip_index),),
+                                            extra=(str(extra),), negatives=1.0))
+    generated = [ex for ex in rag if ex["meta"]["kind"] == "generated"]
+    assert len(generated) == 1 and counts["extra_pairs"] == 1 and counts["extra_dropped_eval_question"] == 1
+    ex = generated[0]
+    assert chunk.text in ex["prompt"][-1]["content"]  # its own clause is among the clauses
+    assert ex["meta"]["chunk_ids"].count(chunk.chunk_id) == 1
+    assert ex["completion"][0]["content"].endswith("Within 60 days after the loss.")
+    negative = next(ex for ex in rag if ex["meta"]["kind"] == "generated-negative")
+    assert chunk.text not in negative["prompt"][-1]["content"]
+    assert negative["completion"][0]["content"] == REFUSAL["en"]
+    qa, counts = build_examples(DataConfig(dataset="qa", eval_sets=(str(path),), extra=(str(extra),)))
+    assert [ex["completion"][0]["content"] for ex in qa if ex["meta"]["kind"] == "generated"] == \
+        ["Within 60 days after the loss."]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "Q?"}\n', encoding="utf-8")
+    with pytest.raises(HarnessError, match="bad.jsonl:1: a generated pair needs"):
+        build_examples(DataConfig(dataset="qa", eval_sets=(str(path),), extra=(str(bad),)))
