@@ -166,16 +166,21 @@ _Q = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:\*\*)?(?:Q|Question|질문)\s*(?:\d+)?\s
 _A = re.compile(r"^\s*(?:\*\*)?(?:A|Answer|답변|답)\s*(?:\d+)?\s*(?:\*\*)?\s*[:：]\s*(.+)$", re.I)
 
 
+def _unquote(text: str) -> str:
+    text = text.strip()
+    return text[1:-1].strip() if len(text) > 1 and text[0] in "\"“'" and text[-1] in "\"”'" else text
+
+
 def _line_pairs(text: str) -> list[dict]:
     """Pairs written as "Question: …" / "Answer: …" lines (Q:/A:, 질문:/답변: too), typed fact,
     scenario, easy in order, as the prompt asks for them."""
     pairs, question = [], None
     for line in text.splitlines():
         if (m := _Q.match(line)):
-            question = m.group(1).strip()
+            question = _unquote(m.group(1))
         elif (m := _A.match(line)) and question:
             pairs.append({"type": TYPES[min(len(pairs), len(TYPES) - 1)], "question": question,
-                          "answer": m.group(1).strip()})
+                          "answer": _unquote(m.group(1))})
             question = None
     return pairs[: len(TYPES)]
 
@@ -370,6 +375,10 @@ def run_generate(cfg, progress_factory=None) -> GenerateResult:
     from harness.config import DecodingConfig
     from harness.models import ModelSpec
 
+    if cfg.index:
+        from retrieval.index import ensure_index
+
+        ensure_index(cfg.index)  # a shipped corpus's index is built on first use
     chunks = load_chunks(cfg.chunks or None, cfg.index or None)
     if cfg.limit:
         chunks = chunks[: cfg.limit]

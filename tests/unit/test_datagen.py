@@ -67,6 +67,7 @@ def test_shards_are_consecutive_slices_of_ceil_total_over_n():
     ("Sure! What is covered? What is not?", 0, "holds no JSON object"),
     ("Question: How long do I have?\nAnswer: 60 days after the loss.\n\nQ2: Is mold covered?\nA2: No.", 2, None),
     ("질문: 보험금은 언제 지급됩니까?\n답변: 손해증명서를 받은 날부터 60일 이내입니다.", 1, None),
+    ('1. Question: "What is covered?"\nAnswer: "The building and its contents."', 1, None),
     ('{"answer": 3}', 0, "has no 'pairs' list"),
     ('{"pairs": []}', 0, "is empty"),
 ])
