@@ -55,7 +55,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a file saved by Excel or Notepad starts with a byte-order mark; read it anyway.
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise HarnessError("file not found", path) from None
     except json.JSONDecodeError as e:
@@ -77,7 +78,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a bad line is a HarnessError at file:line."""
     path = Path(path)
     try:
-        f = open(path, encoding="utf-8")
+        f = open(path, encoding="utf-8-sig")  # a leading byte-order mark (Excel, Notepad) is skipped
     except FileNotFoundError:
         raise HarnessError("file not found", path) from None
     with f:

@@ -54,3 +54,20 @@ def test_greedy_option_takes_every_value_up_to_the_next_option():
     assert run.output.strip() == "['base', 'v1', 'v2'] 3 True"
     run = CliRunner().invoke(cmd, ["--k", "-1", "--models=base", "--models", "v1"])
     assert run.output.strip() == "['base', 'v1'] -1 False"
+
+
+def test_a_utf8_byte_order_mark_is_read_not_refused(tmp_path):
+    """Excel and Notepad save UTF-8 with a byte-order mark; JSONL and JSON files so saved are read."""
+    from harness.io import read_json, read_jsonl
+
+    jsonl = tmp_path / "answers.jsonl"
+    jsonl.write_bytes("\ufeff".encode("utf-8") + '{"id": "q1", "answer": "보상합니다."}\n{"id": "q2"}\n'.encode("utf-8"))
+    assert read_jsonl(jsonl) == [{"id": "q1", "answer": "보상합니다."}, {"id": "q2"}]
+    config = tmp_path / "models.json"
+    config.write_bytes(b"\xef\xbb\xbf" + b'{"v2": {"adapter": "adapters/v2"}}')
+    assert read_json(config) == {"v2": {"adapter": "adapters/v2"}}
+    # A BOM anywhere else is still an error at its line.
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "q1"}\n\ufeff{"id": "q2"}\n', encoding="utf-8")
+    with pytest.raises(HarnessError, match="bad.jsonl:2"):
+        read_jsonl(bad)
