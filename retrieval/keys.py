@@ -14,11 +14,11 @@ questions that are keys in the index says so (`key_ids`).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Sequence
 
 from harness.errors import HarnessError
+from harness.io import sha256_file
 
 KEYS = "keys.jsonl"
 
@@ -34,7 +34,7 @@ def file_hashes(paths: Sequence[str]) -> list[dict]:
         path = Path(p)
         if not path.is_file():
             raise HarnessError("question-keys file not found", path)
-        out.append({"path": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        out.append({"path": path.name, "sha256": sha256_file(path)})
     return out
 
 

@@ -24,10 +24,11 @@ from typing import Iterable, Sequence
 
 from harness.errors import HarnessError
 from harness.io import iter_jsonl, write_jsonl
+from harness.prompts import REFUSAL
 
 FILTERS = ("fields", "short", "incomplete", "evasive", "duplicate")
 MIN_ANSWER_CHARS = 10
-REFUSALS = ("The policy does not say.", "약관에 해당 내용이 없습니다.")
+REFUSALS = tuple(REFUSAL.values())  # the training targets for "the clauses do not say"
 
 _ENDS_EN = re.compile(r"[.?!…。](?:[\"'”’)\]]*)\s*$")
 # Korean sentence-final endings (declarative, polite, interrogative), optionally punctuated.
