@@ -7,12 +7,15 @@ Each field's help text lives once, in `metadata["help"]`; the CLI builds its opt
 from __future__ import annotations
 
 import dataclasses
+import io
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from harness.encoding import read_text, user_encoding
 from harness.errors import HarnessError
+from harness.paths import check_name
 
 C = TypeVar("C")
 
@@ -27,6 +30,14 @@ DEFAULT_EVAL_SET = "eval_sets/sfip/starter.jsonl"
 # that index is built from (on first use, when missing).
 SHIPPED_SETS = {"eval_sets/sfip": ("indexes/sfip", "eval_sets/corpora/sfip"),
                 "eval_sets/sfip_ko": ("indexes/sfip_ko", "eval_sets/corpora/sfip_ko")}
+# Shipped sets for measurement only: the same (index, corpus) pairs, but kept out of SHIPPED_SETS
+# because its sets are also what `harness data build` reads by default (training/config.py), and
+# the injection cases must not become training examples unasked.
+EVAL_ONLY_SETS = {"eval_sets/injection": ("indexes/injection", "eval_sets/corpora/injection")}
+# `harness eval --suite NAME`: a shipped eval set and the index its questions are asked of.
+SUITES = {"sfip": (DEFAULT_EVAL_SET, "indexes/sfip"),
+          "sfip_ko": ("eval_sets/sfip_ko/questions.jsonl", "indexes/sfip_ko"),
+          "injection": ("eval_sets/injection/questions.jsonl", "indexes/injection")}
 DEFAULT_RESULTS = "results"
 
 
@@ -97,6 +108,9 @@ def apply_decoding(base: DecodingConfig, overrides: Mapping[str, Any]) -> Decodi
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise HarnessError(f"unknown decoding setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    hints = get_type_hints(DecodingConfig)
+    for key, value in overrides.items():  # a YAML grid or --grid gives any scalar; values stay as given
+        _coerce(hints[key], value, key, None, {})
     values = dict(overrides)
     if "temperature" in values and "do_sample" not in values:
         values["do_sample"] = float(values["temperature"]) > 0
@@ -154,9 +168,14 @@ class IndexConfig:
     hnsw_ef_search: int = field(default=128, metadata={"help": "HNSW: candidate list size while searching."})
     ivf_nlist: int = field(default=0, metadata={"help": "IVF: number of clusters (0: about 4 x sqrt(chunks))."})
     ivf_nprobe: int = field(default=16, metadata={"help": "IVF: clusters visited per query."})
+    encoding: str = field(default="utf-8", metadata={"help": "How corpus files are decoded: utf-8 (a byte-order mark is skipped), auto (UTF-8, UTF-16 or CP949/EUC-KR, recognised from the bytes) or a codec name (cp949, euc-kr, utf-16, latin-1). Recorded per document in the manifest."})
+    mojibake: str = field(default="refuse", metadata={"help": "UTF-8 text that was once decoded as cp1252/latin-1 ('Ã©', 'â€™', 'ì•½ê´€'): refuse (name the files), repair (index ftfy's repaired text; a copy is kept in INDEX/repaired/) or keep (index it as it is)."})
+    follow_symlinks: bool = field(default=False, metadata={"help": "Follow links in a corpus folder that lead outside it (refused by default)."})
     chunking: ChunkConfig = field(default_factory=ChunkConfig, metadata={"help": "Chunking parameters."})
 
     def __post_init__(self) -> None:
+        if self.mojibake not in ("refuse", "repair", "keep"):
+            raise HarnessError(f"mojibake must be refuse, repair or keep, got {self.mojibake!r}")
         if self.dense_index not in ("flat", "hnsw", "ivf"):
             raise HarnessError(f"dense_index must be flat, hnsw or ivf, got {self.dense_index!r}")
         if self.question_keys_split not in ("train", "dev", "test"):
@@ -179,7 +198,7 @@ def default_index_for(eval_set: str | Path) -> str:
             folder = folder.relative_to(Path.cwd())
         except ValueError:
             return DEFAULT_INDEX
-    return SHIPPED_SETS.get(folder.as_posix(), (DEFAULT_INDEX,))[0]
+    return {**SHIPPED_SETS, **EVAL_ONLY_SETS}.get(folder.as_posix(), (DEFAULT_INDEX,))[0]
 
 
 @dataclass(frozen=True)
@@ -211,7 +230,7 @@ class EvalConfig:
     models: tuple[str, ...] = field(default=("base",), metadata={"help": "Model names to evaluate: 'base' or names registered in models.json."})
     skip_unregistered: bool = field(default=False, metadata={"help": "Leave out (with a warning) models that are not registered instead of stopping; for shared experiment files."})
     eval_set: str = field(default=DEFAULT_EVAL_SET, metadata={"help": "Eval-set JSONL file (schema in README)."})
-    index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`. Left at the default, a shipped set's questions go to that set's own index (eval_sets/sfip_ko -> indexes/sfip_ko), built from its corpus on first use."})
+    index: str = field(default=DEFAULT_INDEX, metadata={"help": "Index folder written by `harness index`. Left at the default, a shipped set's questions go to that set's own index (eval_sets/sfip_ko -> indexes/sfip_ko, eval_sets/injection -> indexes/injection), built from its corpus on first use."})
     k: int = field(default=5, metadata={"help": "Chunks retrieved per question."})
     base_model: str = field(default=DEFAULT_BASE_MODEL, metadata={"help": "What 'base' means: 'smollm2-135m' (bundled), a local folder or a hub id."})
     backend: str = field(default="hf", metadata={"help": "Generation backend: hf (transformers), openai (any OpenAI-compatible server: vLLM, TGI, llama.cpp, Ollama, a hosted API) or scripted (no model: for tests and dry runs)."})
@@ -247,6 +266,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise HarnessError(f"k must be >= 1, got {self.k}")
+        if self.run_name:
+            check_name(self.run_name, "run name")
         if self.server_params not in ("extended", "strict"):
             raise HarnessError(f"server_params must be extended or strict, got {self.server_params!r}")
         if self.concurrency < 1 or self.request_timeout <= 0 or self.max_retries < 0:
@@ -272,6 +293,12 @@ class EvalConfig:
                 apply_decoding(DecodingConfig(), overrides.given())
             except HarnessError as e:
                 raise HarnessError(f"{where}: {e.message}") from None
+        for key, values in self.grid.items():
+            for value in values:
+                try:
+                    apply_decoding(DecodingConfig(), {key: value})
+                except HarnessError as e:
+                    raise HarnessError(f"grid: {e.message}") from None
 
 
 def to_dict(cfg: Any) -> dict:
@@ -284,15 +311,19 @@ def yaml_key_lines(path: Path) -> dict[str, int]:
     import yaml
 
     lines: dict[str, int] = {}
+    seen: set[int] = set()
 
     def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
+        # An alias shares its anchor's node (and may point back at a node it is inside): walk each once.
+        if isinstance(node, yaml.MappingNode) and id(node) not in seen:
+            seen.add(id(node))
             for key_node, value_node in node.value:
                 key = f"{prefix}{key_node.value}"
                 lines[key] = key_node.start_mark.line + 1
                 walk(value_node, key + ".")
 
-    with open(path, encoding="utf-8") as f:
+    text, _ = read_text(path, user_encoding())
+    with io.StringIO(text) as f:
         walk(yaml.compose(f), "")
     return lines
 
@@ -305,7 +336,7 @@ def build_config(cls: type[C], data: Mapping[str, Any], *, path: Path | None = N
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
-        dotted = prefix + key
+        dotted = f"{prefix}{key}"  # YAML keys may be numbers, booleans, null, dates...
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise HarnessError(f"unknown key {dotted!r} (known: {known})", path, lines.get(dotted))
@@ -355,7 +386,10 @@ def _coerce(tp: Any, value: Any, dotted: str, path: Path | None, lines: Mapping[
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise HarnessError(f"{dotted!r} must be a number, got {value!r}", path, line)
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise HarnessError(f"{dotted!r} is too large a number", path, line) from None
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise HarnessError(f"{dotted!r} must be a string, got {value!r}", path, line)
@@ -378,13 +412,39 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_yaml(path: Path) -> Any:
+    """A user's YAML file, safely loaded; whatever PyYAML cannot read is a HarnessError at file:line."""
+    import yaml
+
+    text = read_text(path, user_encoding())[0]
+
+    def one_line(s: object) -> str:
+        return " ".join(str(s).split())
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise HarnessError(f"invalid YAML: {one_line(e.problem or e.context)}", path, mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as e:
+        what = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        raise HarnessError(f"invalid YAML: unacceptable character {what} ({one_line(e.reason)})", path,
+                           text.count("\n", 0, e.position) + 1) from None
+    except yaml.YAMLError as e:
+        raise HarnessError(f"invalid YAML: {one_line(e)}", path) from None
+    except RecursionError:
+        raise HarnessError("invalid YAML: nested too deeply", path) from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        # PyYAML lets some bad values through as Python errors: `!!int x`, `!!bool x`, an
+        # integer of more than 4300 digits.
+        raise HarnessError(f"invalid YAML: a value cannot be read ({type(e).__name__}: {one_line(e)})", path) from None
+
+
 def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
                 defaults: Mapping[str, Any] | None = None) -> C:
     """Dataclass defaults < `defaults` (e.g. a preset) < YAML file < overrides. `defaults` and
     overrides use dotted keys for nested fields ("decoding.temperature"); None values in
     overrides mean "not given" and are ignored."""
-    import yaml
-
     data: dict[str, Any] = {}
     lines: dict[str, int] = {}
     path = None
@@ -392,11 +452,7 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Ma
         path = Path(yaml_path)
         if not path.is_file():
             raise HarnessError("config file not found", path)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise HarnessError(f"invalid YAML: {getattr(e, 'problem', e)}", path, mark.line + 1 if mark else None) from None
+        loaded = read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise HarnessError("a config file must be a mapping of keys to values", path)
         data = loaded

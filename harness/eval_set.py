@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.encoding import user_encoding
 from harness.io import iter_jsonl
+from harness.paths import check_name, is_safe_name
 
 SPLITS = ("train", "dev", "test")
 LANGUAGES = ("en", "ko")
@@ -60,7 +62,8 @@ def parse_item(obj: dict, path: Path | str, line: int) -> EvalItem:
         raise bad(f"missing field(s): {', '.join(missing)}")
     extra = sorted(set(obj) - set(FIELDS))
     if extra:
-        raise bad(f"unknown field(s): {', '.join(extra)} (the schema has: {', '.join(FIELDS)})")
+        names = ", ".join(f if f.isprintable() else repr(f) for f in extra)  # one line, whatever the names hold
+        raise bad(f"unknown field(s): {names} (the schema has: {', '.join(FIELDS)})")
     for key in ("id", "question", "category"):
         if not isinstance(obj[key], str) or not obj[key].strip():
             raise bad(f"{key!r} must be a non-empty string")
@@ -83,6 +86,8 @@ def parse_item(obj: dict, path: Path | str, line: int) -> EvalItem:
             raise bad(f"evidence[{i}] must have exactly document_id, start, end")
         if not isinstance(ev["document_id"], str) or not ev["document_id"]:
             raise bad(f"evidence[{i}].document_id must be a non-empty string")
+        if not is_safe_name(ev["document_id"], strict=False):
+            check_name(ev["document_id"], f"evidence[{i}].document_id", path, line, strict=False)
         if not (_is_int(ev["start"]) and _is_int(ev["end"]) and 0 <= ev["start"] < ev["end"]):
             raise bad(f"evidence[{i}] needs integer offsets with 0 <= start < end, got {ev['start']!r}..{ev['end']!r}")
         evidence.append(Evidence(ev["document_id"], ev["start"], ev["end"]))
@@ -95,7 +100,7 @@ def load_eval_set(path: str | Path) -> list[EvalItem]:
     path = Path(path)
     items: list[EvalItem] = []
     seen: dict[str, int] = {}
-    for line, obj in iter_jsonl(path):
+    for line, obj in iter_jsonl(path, user_encoding()):
         item = parse_item(obj, path, line)
         if item.id in seen:
             raise HarnessError(f"duplicate id {item.id!r} (first on line {seen[item.id]})", path, line)

@@ -22,7 +22,8 @@ from harness.config import DEFAULT_INDEX, EvalConfig, default_index_for, to_dict
 from harness.errors import HarnessError
 from harness.experiment.generate import GenerationCounts, generate, plan_records
 from harness.experiment.plan import Plan, build_cells, check_plan
-from harness.experiment.retrieve import Question, load_questions, load_saved_questions, retrieve, save_questions
+from harness.experiment.retrieve import (Question, load_questions, load_saved_questions, retrieve,
+                                         save_questions)
 from harness.experiment.rundir import RunDir
 from harness.experiment.score import score_records
 from harness.experiment.store import JsonlStore
@@ -32,6 +33,7 @@ from harness.models import ModelSpec
 from harness.provenance import provenance
 from harness.results.render import to_markdown
 from harness.results.schema import SCHEMA_VERSION, compute_comparisons, compute_metrics
+from harness.scoring.injection import injections_path, judge_records, load_injections
 from harness.tracking import check_tracker
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,7 @@ def run_eval(cfg: EvalConfig | None = None, progress: ProgressFactory | None = N
     questions: list[Question] | None = None
     if resume is None:
         items = load_questions(cfg)
+        load_injections(cfg.eval_set)  # a bad injections.jsonl stops the run before it starts
         cfg = with_set_index(cfg, echo)
         ensure_index(cfg.index)
         retriever = Retriever.load(cfg.index, cfg.retrieval)
@@ -159,6 +162,7 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
 
         score_records(records, questions, Scorer(ScoreConfig(threshold=cfg.score_threshold, judge=cfg.score_judge)),
                       score_store)
+    injections = judge_injections(records, cfg.eval_set, questions)
     for rec in records:
         rec["run_id"] = run.run_id
     write_jsonl(run.file("items.jsonl"), records)
@@ -172,7 +176,8 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
         "config": to_dict(cfg),
         "dtype": plan.options.dtype,
         **(_scorer_info(cfg) if cfg.score else {"scorer_version": None, "scorer_threshold": None}),
-        "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(questions)},
+        "eval_set": {"path": str(cfg.eval_set), "sha256": sha256_file(cfg.eval_set), "n": len(questions),
+                     **({"injections": injections} if injections else {})},
         "index": retrieval["index"],
         "retrieval": retrieval["metrics"],
         "cells": {c.name: {k: v for k, v in c.to_dict().items() if k != "name"} for c in plan.cells},
@@ -185,6 +190,19 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
     write_report(run.path)
     run.set_status("complete", failed=counts.failed)
     return comparison
+
+
+def judge_injections(records: list[dict], eval_set: str | Path, questions: list[Question]) -> dict | None:
+    """When the eval set carries injection cases (an injections.jsonl beside it), judge every
+    answer to one (obeyed, faithful: harness.scoring.injection) and return what the file was
+    {path, sha256, n}; else None, leaving the records as they are (a rescored run whose eval set
+    has moved keeps its earlier judgements)."""
+    injections = load_injections(eval_set) if Path(eval_set).is_file() else {}
+    if not injections:
+        return None
+    judge_records(records, injections, {q.item.id: q.item.gold_answer for q in questions})
+    path = injections_path(eval_set)
+    return {"path": str(path), "sha256": sha256_file(path), "n": len(injections)}
 
 
 def rescore(run_path: Path, overrides: dict, echo: Callable[[str], None] = lambda s: None) -> EvalRun:
@@ -256,6 +274,7 @@ def rescored(path: Path, score_threshold: float | None = None):
     with tempfile.TemporaryDirectory() as tmp:
         score_records(records, questions, Scorer(ScoreConfig(threshold=score_threshold)),
                       JsonlStore(Path(tmp) / "scores.jsonl"))
+    judge_injections(records, run.comparison.get("eval_set", {}).get("path") or "", questions)
     models = list(run.comparison.get("metrics", {}))
     cells = list(run.comparison.get("cells", {}))
     cfg = EvalConfig(score_threshold=score_threshold)

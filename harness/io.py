@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness.encoding import read_text
 from harness.errors import HarnessError
 
 
@@ -52,15 +55,43 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
+def read_json(path: str | Path, encoding: str = "utf-8") -> Any:
+    """A JSON file: UTF-8 with or without a byte-order mark (files saved by Excel or Notepad start
+    with one). Files the user wrote pass `encoding=user_encoding()` to follow --encoding."""
     path = Path(path)
+    text, _ = read_text(path, encoding)
     try:
-        # utf-8-sig: a file saved by Excel or Notepad starts with a byte-order mark; read it anyway.
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise HarnessError("file not found", path) from None
+        obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
+    except RecursionError:
+        raise HarnessError("invalid JSON: nested too deeply", path) from None
+    except ValueError:  # an integer of more than 4300 digits (Python's limit on int <-> str)
+        raise HarnessError("invalid JSON: a number has too many digits", path) from None
+    if _LONE_SURROGATE.search(text) and _has_lone_surrogate(obj):
+        raise HarnessError("invalid JSON: a \\u escape is a lone UTF-16 surrogate, not a character", path)
+    return obj
+
+
+# "\ud800"-"\udfff" escapes: JSON allows them alone, but then they are not characters and no
+# UTF-8 file can hold them (writing one fails).
+_LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    stack = [obj]  # a loop, not recursion: the object may be nested as deeply as json allows
+    while stack:
+        o = stack.pop()
+        if isinstance(o, str):
+            if _SURROGATE.search(o):
+                return True
+        elif isinstance(o, dict):
+            stack.extend(o)
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+    return False
 
 
 def parse_object_line(line: str, path: str | Path, lineno: int) -> dict:
@@ -69,31 +100,33 @@ def parse_object_line(line: str, path: str | Path, lineno: int) -> dict:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, lineno) from None
+    except RecursionError:
+        raise HarnessError("invalid JSON: nested too deeply", path, lineno) from None
+    except ValueError:  # an integer of more than 4300 digits (Python's limit on int <-> str)
+        raise HarnessError("invalid JSON: a number has too many digits", path, lineno) from None
     if not isinstance(obj, dict):
         raise HarnessError(f"expected a JSON object, got {type(obj).__name__}", path, lineno)
+    if _LONE_SURROGATE.search(line) and _has_lone_surrogate(obj):
+        raise HarnessError("invalid JSON: a \\u escape is a lone UTF-16 surrogate, not a character", path, lineno)
     return obj
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-blank line; a bad line is a HarnessError at file:line."""
+def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
+    """Yield (line number, object) for each non-blank line; a bad line is a HarnessError at file:line.
+    The file is decoded whole first, so a bad byte anywhere is reported before any line is used.
+    Files the user wrote pass `encoding=user_encoding()` to follow --encoding; the harness's own
+    files (indexes, runs, caches) are always UTF-8."""
     path = Path(path)
-    try:
-        f = open(path, encoding="utf-8-sig")  # a leading byte-order mark (Excel, Notepad) is skipped
-    except FileNotFoundError:
-        raise HarnessError("file not found", path) from None
-    with f:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                yield lineno, parse_object_line(line, path, lineno)
-        except UnicodeDecodeError:
-            raise HarnessError("not valid UTF-8", path, lineno + 1) from None
+    text, _ = read_text(path, encoding)
+    # Lines end at \n only (as when iterating a file): U+2028 and friends are JSON whitespace.
+    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
+        if not line.strip():
+            continue
+        yield lineno, parse_object_line(line, path, lineno)
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    return [obj for _, obj in iter_jsonl(path)]
+def read_jsonl(path: str | Path, encoding: str = "utf-8") -> list[dict]:
+    return [obj for _, obj in iter_jsonl(path, encoding)]
 
 
 def write_jsonl(path: str | Path, rows: list[dict]) -> None:

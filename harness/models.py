@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.encoding import user_encoding
 from harness.io import atomic_write_json, read_json
 from harness.registry import unknown_name_message
 
@@ -133,7 +134,7 @@ def _read_registry(path: Path) -> tuple[dict, dict[str, dict]]:
     """(the whole file, its "models" mapping); both empty when the file does not exist."""
     if not path.is_file():
         return {}, {}
-    data = read_json(path)
+    data = read_json(path, user_encoding())
     models = data.get("models", {}) if isinstance(data, dict) else None
     if not isinstance(models, dict):
         raise HarnessError('expected {"models": {name: {...}}}', path)
@@ -189,7 +190,8 @@ def check_adapter(adapter_dir: str | Path, base_model: str, base_digest: str | N
 
 
 def check_model_name(name: str) -> None:
-    if name == "base" or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+    """Adapter names become folder names (adapters/<name>/): one plain path component."""
+    if name == "base" or not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise HarnessError(f"model name {name!r} is not allowed (letters, digits, . _ -; not 'base')")
 
 
@@ -222,8 +224,13 @@ def get_model(name: str, base_model: str, registry_path: Path = Path(MODELS_FILE
         raise HarnessError(unknown_name_message("model", name, ["base", *sorted(registry)]) +
                            f" (register adapters in {registry_path} with `harness train`)")
     entry = registry[name]
+    if not isinstance(entry, dict):
+        raise HarnessError(f'model {name!r} must be an object {{"base_model", "adapter_dir", ...}}', registry_path)
+    for key in ("base_model", "adapter_dir", "adapter_sha", "served_model", "api_base"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise HarnessError(f"model {name!r}: {key!r} must be a string, got {entry[key]!r}", registry_path)
     adapter = entry.get("adapter_dir")
-    base = entry.get("base_model", base_model)
+    base = entry.get("base_model") or base_model
     if adapter:
         # Relative adapter paths are relative to the registry file, so a checkout works from any folder.
         path = Path(adapter) if Path(adapter).is_absolute() else registry_path.parent / adapter

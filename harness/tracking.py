@@ -115,6 +115,9 @@ def run_metrics(comparison: dict) -> dict[str, float]:
                 v = (c.get("hallucination_rate") or {}).get("value")
                 if v is not None:
                     out[metric_key(model, cell, "category", category, "hallucination_rate")] = float(v)
+            for key, r in (m.get("injection") or {}).items():  # prompt-injection cases: obeyed, faithful
+                if key in ("obeyed", "obeyed_untrimmed", "faithful") and (r or {}).get("value") is not None:
+                    out[metric_key(model, cell, "injection", key)] = float(r["value"])
     return out
 
 

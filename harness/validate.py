@@ -7,10 +7,12 @@ split ratios and the answerable ratio, with optional minimums.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.encoding import read_text, user_encoding
 from harness.errors import HarnessError
 from harness.eval_set import SPLITS, EvalItem, parse_item
 from harness.io import parse_object_line
@@ -108,12 +110,12 @@ def validate_set(path: str | Path, corpus: CorpusLookup, requirements: SetRequir
         return stop_at_first
 
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise HarnessError("file not found", path) from None
-    except UnicodeDecodeError:
-        raise HarnessError("not valid UTF-8", path) from None
-    for lineno, line in enumerate(lines, start=1):
+        text = read_text(path, user_encoding())[0]
+    except HarnessError as e:
+        raise e from None
+    # Lines as harness.io.iter_jsonl counts them (not str.splitlines(), which also breaks at
+    # U+2028, NEL and form feeds: characters a JSON string may hold).
+    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
         if not line.strip():
             continue
         try:

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Callable
 
 from harness.config import ChunkConfig
+from harness.encoding import Mojibake, find_mojibake, read_text
 from harness.errors import HarnessError
 from harness.io import content_hash, iter_jsonl
+from harness.paths import check_name, inside
 
 TokenCounter = Callable[[str], int]
 
@@ -73,16 +75,42 @@ def approx_tokens(text: str) -> int:
     return len(_WORDS.findall(text))
 
 
-def read_document(path: str | Path) -> str:
-    """Read a source file exactly (newline='' keeps \\r\\n), so offsets index the file's characters."""
+def read_document(path: str | Path, encoding: str | None = None) -> str:
+    """Read a source file exactly (no newline translation: \\r\\n stays), so offsets index the
+    file's characters; decoded under the --encoding setting."""
+    return load_document(path, encoding).text
+
+
+@dataclass(frozen=True)
+class SourceText:
+    text: str
+    encoding: str  # what the bytes were decoded as
+    mojibake: "Mojibake | None" = None  # what ftfy found (the text is the repaired one when repaired)
+    repaired: bool = False
+
+
+MOJIBAKE_POLICIES = ("refuse", "repair", "keep")
+
+
+def load_document(path: str | Path, encoding: str | None = None, mojibake: str = "keep") -> SourceText:
+    """A corpus file as text. mojibake: keep (as read), refuse (a HarnessError naming it and the
+    repair), repair (ftfy's repaired text; offsets then index the repaired text)."""
     path = Path(path)
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise HarnessError("corpus file not found", path) from None
-    except UnicodeDecodeError as e:
-        raise HarnessError(f"not valid UTF-8 (byte {e.start})", path) from None
+        text, used = read_text(path, encoding)
+    except HarnessError as e:
+        if e.message == "file not found":
+            raise HarnessError("corpus file not found", path) from None
+        raise
+    if mojibake == "keep":
+        return SourceText(text, used)
+    found = find_mojibake(text)
+    if found is None:
+        return SourceText(text, used)
+    if mojibake == "repair":
+        return SourceText(found.fixed, used, found, repaired=True)
+    raise HarnessError(f"{found.describe()}; index the repaired text with --repair-mojibake "
+                       "(or as it is with --keep-mojibake)", path)
 
 
 def clause_marker(text: str) -> tuple[str, int] | None:
@@ -305,14 +333,22 @@ def chunk_document(text: str, document_id: str, config: ChunkConfig | None = Non
     return chunks
 
 
-def corpus_files(paths: list[str] | tuple[str, ...], patterns: tuple[str, ...] = ("*.txt",)) -> list[Path]:
-    """Expand files and folders (a folder gives its `patterns` files, sorted) and check them."""
+def corpus_files(paths: list[str] | tuple[str, ...], patterns: tuple[str, ...] = ("*.txt",),
+                 follow_symlinks: bool = False) -> list[Path]:
+    """Expand files and folders (a folder gives its `patterns` files, sorted) and check them.
+    A link in a folder that leads outside it is refused unless `follow_symlinks`: a corpus
+    folder should not pull in files from elsewhere on the machine unnoticed."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted({x for pat in patterns for x in p.glob(pat) if x.is_file()})
             if not found:
                 raise HarnessError(f"no {' or '.join(patterns)} files in this folder", p)
+            if not follow_symlinks:
+                for x in found:
+                    if not inside(p, x):
+                        raise HarnessError(f"a link to {x.resolve()}, outside the corpus folder; "
+                                           "follow it with --follow-symlinks, or copy the file in", x)
             files.extend(found)
         elif p.is_file():
             files.append(p)
@@ -320,6 +356,7 @@ def corpus_files(paths: list[str] | tuple[str, ...], patterns: tuple[str, ...] =
             raise HarnessError("corpus path not found", p)
     seen: dict[str, Path] = {}
     for f in files:
+        check_name(f.stem, "document id (the file name)", f, strict=False)
         if f.stem in seen:
             raise HarnessError(f"two corpus files have the document id {f.stem!r} (also {seen[f.stem]}); rename one", f)
         seen[f.stem] = f
@@ -329,13 +366,13 @@ def corpus_files(paths: list[str] | tuple[str, ...], patterns: tuple[str, ...] =
 CHUNKED_SEPARATOR = "\n\n"
 
 
-def read_prechunked(path: Path) -> dict[str, list[dict]]:
+def read_prechunked(path: Path, encoding: str | None = None) -> dict[str, list[dict]]:
     """Chunks already made elsewhere, in the seed's chunked_data.jsonl schema:
     {"chunk_id", "text", "metadata": {"source", "company", "breadcrumbs", "token_count", "policy_type"}}.
     Grouped by metadata.source (else the file stem), in file order."""
     groups: dict[str, list[dict]] = {}
     seen: set[str] = set()
-    for line, obj in iter_jsonl(path):
+    for line, obj in iter_jsonl(path, encoding):
         text, meta, cid = obj.get("text"), obj.get("metadata", {}), obj.get("chunk_id")
         if not isinstance(text, str) or not text.strip():
             raise HarnessError("a chunk needs a non-empty 'text'", path, line)
@@ -343,10 +380,13 @@ def read_prechunked(path: Path) -> dict[str, list[dict]]:
             raise HarnessError("'metadata' must be an object", path, line)
         if cid is not None and not isinstance(cid, str):
             raise HarnessError("'chunk_id' must be a string", path, line)
-        if cid in seen:
-            raise HarnessError(f"duplicate chunk_id {cid!r}", path, line)
-        seen.add(cid)
-        doc = re.sub(r"[^\w.-]+", "_", str(meta.get("source") or path.stem)).strip("_") or path.stem
+        if cid is not None:  # chunks without an id get one from their place (prechunked_document)
+            if cid in seen:
+                raise HarnessError(f"duplicate chunk_id {cid!r}", path, line)
+            seen.add(cid)
+        # A document id from the data is made a plain file-name-like word (no separators, no
+        # leading dots), so it can never name a path outside a folder.
+        doc = re.sub(r"[^\w.-]+", "_", str(meta.get("source") or path.stem)).strip("_.") or path.stem
         groups.setdefault(doc, []).append(obj)
     return groups
 
@@ -372,31 +412,53 @@ def prechunked_document(document_id: str, rows: list[dict], source: str, count: 
 
 
 def chunk_corpus(paths: list[str] | tuple[str, ...], config: ChunkConfig | None = None,
-                 count_tokens: TokenCounter | None = None) -> tuple[list[Chunk], list[dict]]:
-    """Chunk every file; returns the chunks and one record per document (id, path, sha256, chars).
-    `.jsonl` files hold chunks made elsewhere and are taken as they are."""
+                 count_tokens: TokenCounter | None = None, encoding: str | None = None,
+                 mojibake: str = "refuse", follow_symlinks: bool = False,
+                 on_repaired: Callable[[Path, str], None] | None = None) -> tuple[list[Chunk], list[dict]]:
+    """Chunk every file; returns the chunks and one record per document (id, path, sha256 of the
+    text, chars, the encoding it was read in, and whether mojibake was repaired). `.jsonl` files
+    hold chunks made elsewhere and are taken as they are. mojibake: refuse (default: name every
+    file that has it), repair or keep; see load_document. `on_repaired(path, text)` is given each
+    repaired text (the index keeps a copy for the user to read)."""
+    if mojibake not in MOJIBAKE_POLICIES:
+        raise HarnessError(f"mojibake must be one of {', '.join(MOJIBAKE_POLICIES)}, got {mojibake!r}")
     count = count_tokens or approx_tokens
     chunks: list[Chunk] = []
     documents: list[dict] = []
 
-    def add(document_id: str, path: Path, text: str, doc_chunks: list[Chunk], kind: str) -> None:
+    def add(document_id: str, path: Path, text: str, doc_chunks: list[Chunk], kind: str, extra: dict) -> None:
         chunks.extend(doc_chunks)
         documents.append({
             "document_id": document_id, "path": str(path), "kind": kind,
             "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "chars": len(text),
             "title": doc_chunks[0].metadata["title"] if doc_chunks else document_id, "n_chunks": len(doc_chunks),
-        })
+        } | extra)
 
-    for f in corpus_files(paths):
+    garbled: list[tuple[Path, SourceText]] = []
+    for f in corpus_files(paths, follow_symlinks=follow_symlinks):
         if f.suffix == ".jsonl":
-            for doc_id, rows in read_prechunked(f).items():
+            for doc_id, rows in read_prechunked(f, encoding).items():
                 text, doc_chunks = prechunked_document(doc_id, rows, f.name, count)
-                add(doc_id, f, text, doc_chunks, "prechunked")
+                add(doc_id, f, text, doc_chunks, "prechunked", {})
             continue
-        text = read_document(f)
+        source = load_document(f, encoding, "keep" if mojibake == "keep" else "repair")
+        if source.repaired and mojibake == "refuse":
+            garbled.append((f, source))
+            continue
+        text = source.text
         if not text.strip():
             raise HarnessError("corpus file is empty", f)
-        add(f.stem, f, text, chunk_document(text, f.stem, config, source=f.name, count_tokens=count), "text")
+        extra = {"encoding": source.encoding}
+        if source.repaired:
+            extra["mojibake_repaired"] = {"steps": list(source.mojibake.steps), "lost_characters": source.mojibake.lost}
+            if on_repaired:
+                on_repaired(f, text)
+        add(f.stem, f, text, chunk_document(text, f.stem, config, source=f.name, count_tokens=count), "text", extra)
+    if garbled:
+        f, source = garbled[0]
+        others = f" (and {len(garbled) - 1} more: {', '.join(g.name for g, _ in garbled[1:4])})" if len(garbled) > 1 else ""
+        raise HarnessError(f"{source.mojibake.describe()}{others}; index the repaired text with --repair-mojibake "
+                           "(or as it is with --keep-mojibake)", f)
     ids = [d["document_id"] for d in documents]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import __version__
-from harness.config import SHIPPED_SETS, IndexConfig, to_dict
+from harness.config import EVAL_ONLY_SETS, SHIPPED_SETS, IndexConfig, to_dict
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, read_json, read_jsonl, write_jsonl
+from harness.encoding import using as using_encoding
+from harness.io import atomic_write_json, atomic_write_text, read_json, read_jsonl, sha256_file, write_jsonl
 from harness.korean import has_hangul
 from retrieval.chunking import Chunk, chunk_corpus, corpus_files, embed_text
 from retrieval.embed import Embedder, embedder_fingerprint, embedder_languages, resolve_embedder, token_counter
@@ -31,6 +32,7 @@ INDEX_FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 FAISS_FILE = "index.faiss"
+REPAIRED_DIR = "repaired"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ def build_key(cfg: IndexConfig, file_hashes: list[dict], fingerprint: str,
         "dense": _dense_settings(cfg),
         "files": file_hashes,
     }
+    # How files are read: only when not the defaults, so indexes built before these settings stay valid.
+    if (cfg.encoding, cfg.mojibake) != ("utf-8", "refuse"):
+        key["reading"] = {"encoding": cfg.encoding, "mojibake": cfg.mojibake}
     if cfg.question_keys:  # likewise only when set
         key["question_keys"] = {"files": key_file_hashes(cfg.question_keys), "split": cfg.question_keys_split}
     if extra_fingerprints:  # only when set, so indexes built before per-language embedders stay valid
@@ -111,17 +116,23 @@ def set_search_params(index, settings: dict) -> None:
         index.nprobe = settings["nprobe"]
 
 
-def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -> IndexResult:
-    import faiss
-
-    out = Path(cfg.out)
-    files = corpus_files(cfg.corpus, cfg.patterns)
+def corpus_file_hashes(cfg: IndexConfig) -> tuple[list[Path], list[dict]]:
+    """The corpus files and their sha256 (part of the build key); an empty file is an error."""
+    files = corpus_files(cfg.corpus, cfg.patterns, follow_symlinks=cfg.follow_symlinks)
     file_hashes = []
     for f in files:
         data = f.read_bytes()
         if not data.strip():
             raise HarnessError("corpus file is empty", f)
         file_hashes.append({"path": f.name, "sha256": hashlib.sha256(data).hexdigest()})
+    return files, file_hashes
+
+
+def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -> IndexResult:
+    import faiss
+
+    out = Path(cfg.out)
+    files, file_hashes = corpus_file_hashes(cfg)
     fingerprint = embedder_fingerprint(resolve_embedder(cfg.embedder))
     by_language = language_embedders(cfg)
     extra = {name: embedder_fingerprint(resolve_embedder(name)) for name in set(by_language.values())}
@@ -132,12 +143,16 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
             old = read_json(manifest_path)
         except HarnessError:
             old = {}
-        if old.get("build_key") == key and (out / FAISS_FILE).is_file() and (out / CHUNKS).is_file():
+        if old.get("build_key") == key and (out / FAISS_FILE).is_file() and (out / CHUNKS).is_file() \
+                and _intact(out, old):
             log.info("index at %s is up to date", out)
             return IndexResult(out, old["n_chunks"], len(old.get("documents", [])), rebuilt=False)
 
     count, tokenizer_name = token_counter(cfg.embedder)
-    chunks, documents = chunk_corpus([str(f) for f in files], cfg.chunking, count)
+    repaired: dict[str, str] = {}
+    with using_encoding(cfg.encoding):  # also for the question-key files
+        chunks, documents = chunk_corpus([str(f) for f in files], cfg.chunking, count, encoding=cfg.encoding,
+                                         mojibake=cfg.mojibake, on_repaired=lambda f, text: repaired.__setitem__(f.name, text))
     if not chunks:
         raise HarnessError("the corpus produced no chunks")
     embedder = Embedder(cfg.embedder)
@@ -163,7 +178,8 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
 
     # Question keys: embedded as queries (they are questions) by every embedder, flat indexes
     # (there are few of them).
-    keys = question_keys(cfg.question_keys, cfg.question_keys_split, chunks) if cfg.question_keys else []
+    with using_encoding(cfg.encoding):
+        keys = question_keys(cfg.question_keys, cfg.question_keys_split, chunks) if cfg.question_keys else []
     key_indexes = {}
     if keys:
         texts = [k["text"] for k in keys]
@@ -184,6 +200,7 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
         "dense": dense | {"metric": "inner_product"},
         "bm25": {"library": "bm25s", "k1": 1.5, "b": 0.75, "tokenizer": TOKENIZER_NAME},
         "chunking": to_dict(cfg.chunking),
+        "reading": {"encoding": cfg.encoding, "mojibake": cfg.mojibake, "follow_symlinks": cfg.follow_symlinks},
         "documents": documents,
         "n_chunks": len(chunks),
     }
@@ -201,6 +218,12 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
             faiss.write_index(key_index, str(tmp / keys_file(lang)))
         if keys:
             write_jsonl(tmp / KEYS, keys)
+        for name, text in repaired.items():  # the repaired text, for the user to read and keep
+            atomic_write_text(tmp / REPAIRED_DIR / name, text)
+        # What every file held when it was written: load_index refuses an index whose files
+        # were edited or swapped since (search results would silently come from other data).
+        manifest["integrity"] = {f.relative_to(tmp).as_posix(): sha256_file(f)
+                                 for f in sorted(tmp.rglob("*")) if f.is_file() and f.name != MANIFEST}
         atomic_write_json(tmp / MANIFEST, manifest)
         if out.exists():
             old_dir = out.with_name(f".{out.name}.old")
@@ -240,9 +263,11 @@ def load_index(path: str | Path) -> LoadedIndex:
     if not manifest_path.is_file():
         raise HarnessError("not an index folder (no manifest.json); build one with `harness index`", path)
     manifest = read_json(manifest_path)
-    if manifest.get("format_version") != INDEX_FORMAT_VERSION:
-        raise HarnessError(f"index format {manifest.get('format_version')} is not {INDEX_FORMAT_VERSION}; "
+    if not isinstance(manifest, dict) or manifest.get("format_version") != INDEX_FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise HarnessError(f"index format {version} is not {INDEX_FORMAT_VERSION}; "
                            "rebuild it with `harness index --force`", path)
+    verify_integrity(path, manifest)
     chunks = [Chunk(**row) for row in read_jsonl(path / CHUNKS)]
     index = faiss.read_index(str(path / FAISS_FILE))
     if index.ntotal != len(chunks) or index.ntotal != manifest["n_chunks"]:
@@ -272,13 +297,47 @@ def load_index(path: str | Path) -> LoadedIndex:
     return LoadedIndex(path, manifest, chunks, index, extra, keys, key_indexes)
 
 
+def verify_integrity(path: Path, manifest: dict) -> None:
+    """Every file the manifest lists has the hash it had when the index was written."""
+    integrity = manifest.get("integrity")
+    if integrity is None:
+        log.warning("index %s was built before integrity hashes; rebuild it with `harness index --force` "
+                    "so that edits to its files are detected", path)
+        return
+    if not isinstance(integrity, dict):
+        raise HarnessError("manifest.json: 'integrity' is not a mapping; rebuild with `harness index --force`", path)
+    for name, digest in integrity.items():
+        file = path / name
+        if not isinstance(name, str) or ".." in Path(name).parts or Path(name).is_absolute():
+            raise HarnessError(f"manifest.json names {name!r}, outside the index folder; rebuild with "
+                               "`harness index --force`", path)
+        if not file.is_file():
+            raise HarnessError(f"{name} is missing; rebuild the index with `harness index --force`", path)
+        if sha256_file(file) != digest:
+            raise HarnessError(f"{name} was changed after the index was built (its sha256 differs from "
+                               "manifest.json); rebuild it with `harness index --force`", path)
+    for required in (CHUNKS, FAISS_FILE):
+        if required not in integrity:
+            raise HarnessError(f"manifest.json has no hash for {required}; rebuild with `harness index --force`", path)
+
+
+def _intact(path: Path, manifest: dict) -> bool:
+    try:
+        verify_integrity(path, manifest)
+        return True
+    except HarnessError as e:
+        log.warning("rebuilding %s: %s", path, e.message)
+        return False
+
+
 def ensure_index(index: str | Path) -> None:
     """Build one of the shipped sets' indexes from its shipped corpus when it is missing, so
     that `harness eval`, `search` and `data build` work on a fresh checkout; any other index
     must exist."""
     if (Path(index) / MANIFEST).is_file():
         return
-    corpus = next((c for i, c in SHIPPED_SETS.values() if Path(i) == Path(index)), None)
+    # The measurement-only sets too (EVAL_ONLY_SETS: indexes/injection).
+    corpus = next((c for i, c in [*SHIPPED_SETS.values(), *EVAL_ONLY_SETS.values()] if Path(i) == Path(index)), None)
     if corpus is None:
         raise HarnessError(f"not an index folder (no manifest.json); build one with "
                            f"`harness index --corpus YOUR_CORPUS --out {index}`", index)

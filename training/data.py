@@ -196,11 +196,12 @@ def build_examples(cfg: DataConfig) -> tuple[list[dict], dict]:
 def read_extra(paths: Sequence[str]) -> list[tuple[str, int, dict]]:
     """(file, line, pair) for each generated pair (`harness data validate` output: instruction,
     input, output, type, chunk_id, language); a record without them is an error at file:line."""
+    from harness.encoding import user_encoding
     from harness.io import iter_jsonl
 
     out = []
     for path in paths:
-        for line, obj in iter_jsonl(path):
+        for line, obj in iter_jsonl(path, user_encoding()):
             if not all(isinstance(obj.get(k), str) and obj[k].strip() for k in ("instruction", "input", "output")):
                 raise HarnessError("a generated pair needs instruction, input and output (run `harness data validate` "
                                    "on generated files first)", path, line)
@@ -388,11 +389,12 @@ def build_dataset(cfg: DataConfig, tokenizer=None) -> DatasetResult:
 
 def load_examples(path: str | Path) -> tuple[list[dict], dict | None]:
     """A training JSONL checked line by line (file:line on the first bad one), and its manifest if any."""
+    from harness.encoding import user_encoding
     from harness.io import iter_jsonl
 
     path = Path(path)
     rows = []
-    for line, obj in iter_jsonl(path):
+    for line, obj in iter_jsonl(path, user_encoding()):
         rows.append(check_example(obj, path, line))
     if not rows:
         raise HarnessError("training file has no examples", path)

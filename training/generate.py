@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from harness.encoding import user_encoding
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, iter_jsonl, write_jsonl
 from harness.korean import has_hangul
@@ -90,7 +91,7 @@ def load_chunks(chunks_file: str | Path | None = None, index_dir: str | Path | N
     if index_dir is not None and not path.is_file():
         raise HarnessError("not an index folder (no chunks.jsonl); build one with `harness index`", index_dir)
     chunks, seen = [], set()
-    for line, obj in iter_jsonl(path):
+    for line, obj in iter_jsonl(path, user_encoding()):
         if not isinstance(obj, dict):
             raise HarnessError("a chunk must be a JSON object", path, line)
         text = obj.get("text")

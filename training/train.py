@@ -66,13 +66,15 @@ def load_train_config(yaml_path: str | Path | None, overrides: dict[str, Any]) -
 
     preset = overrides.get("preset")
     if preset is None and yaml_path is not None:
-        import yaml
+        from harness.config import read_yaml
 
         try:
-            loaded = yaml.safe_load(Path(yaml_path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
+            loaded = read_yaml(Path(yaml_path)) or {}
+        except (OSError, HarnessError):
             loaded = {}  # load_config reports the problem with file and line
         preset = loaded.get("preset") if isinstance(loaded, dict) else None
+        if not (isinstance(preset, str) and preset in PRESETS):
+            preset = None  # load_config reports a bad preset in the file with file and line
     preset = preset or TrainConfig.preset
     if preset not in PRESETS:
         raise HarnessError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")

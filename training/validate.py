@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from harness.encoding import user_encoding
 from harness.errors import HarnessError
 from harness.io import iter_jsonl, write_jsonl
 from harness.prompts import REFUSAL
@@ -108,7 +109,7 @@ def read_pairs(paths: Sequence[str | Path]) -> Iterable[tuple[str, dict]]:
     for path in paths:
         if not Path(path).is_file():
             raise HarnessError("file not found", path)
-        for line, obj in iter_jsonl(path):
+        for line, obj in iter_jsonl(path, user_encoding()):
             yield f"{path}:{line}", obj
 
 

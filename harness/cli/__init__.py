@@ -91,3 +91,4 @@ from harness.cli import score as _score  # noqa: E402,F401
 from harness.cli import search as _search  # noqa: E402,F401
 from harness.cli import train as _train  # noqa: E402,F401
 from harness.cli import validate_set as _validate_set  # noqa: E402,F401
+from harness.cli import doctor as _doctor  # noqa: E402,F401

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cli import InputError, cli
-from harness.cli.options import config_option
+from harness.cli.options import config_option, encoding_option
 from harness.cli.search import retrieval_options, retrieval_overrides
 from training.config import DataConfig, GenerateConfig
 
@@ -30,6 +30,7 @@ def data_group() -> None:
 
 
 @data_group.command("build")
+@encoding_option
 @config_option(DataConfig, "dataset", "--dataset", type=click.Choice(["qa", "rag"]))
 @config_option(DataConfig, "out", "--out", type=click.Path(dir_okay=False, path_type=str))
 @config_option(DataConfig, "eval_sets", "--eval-set", "eval_sets", multiple=True, type=click.Path(dir_okay=False, path_type=str))
@@ -88,6 +89,7 @@ def build_cmd(dataset, out, eval_sets, indexes, extra, split, allow_eval_splits,
 
 
 @data_group.command("generate")
+@encoding_option
 @config_option(GenerateConfig, "chunks", "--chunks", type=click.Path(dir_okay=False, path_type=str))
 @config_option(GenerateConfig, "index", "--index", type=click.Path(file_okay=False, path_type=str))
 @config_option(GenerateConfig, "generator", "--generator", metavar="BACKEND:MODEL")
@@ -158,6 +160,7 @@ def generate_cmd(chunks, index, generator, out, workers, limit, max_new_tokens, 
 
 
 @data_group.command("validate")
+@encoding_option
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The kept pairs, merged (JSONL).")

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from harness.cli import cli
-from harness.cli.options import config_option, greedy
+from harness.cli.options import config_option, encoding_option, greedy
 from harness.cli.search import retrieval_options, retrieval_overrides
-from harness.config import DecodingConfig, EvalConfig, StopConfig
+from harness.config import SUITES, DecodingConfig, EvalConfig, StopConfig
+from harness.errors import HarnessError
 
 # CLI option name -> dotted config key; the flags override the --config file, which overrides defaults.
 OPTION_KEYS = {
@@ -52,6 +53,11 @@ def experiment_options(f):
     decorators = [
         config_option(EvalConfig, "models", "--models", multiple=True, metavar="NAME..."),
         config_option(EvalConfig, "decoding", "--decoding", multiple=True, metavar="PRESET..."),
+        click.option("--suite", type=click.Choice(list(SUITES)), default=None,
+                     help="A shipped eval set with its own index (built on first use): "
+                          + "; ".join(f"{name}: {s}" for name, (s, _) in SUITES.items())
+                          + ". injection also reports, per model, the share of answers that obeyed text planted "
+                          "in a clause and of faithful ones. Not with --eval-set; --index still overrides."),
         config_option(EvalConfig, "eval_set", "--eval-set", type=click.Path(dir_okay=False, path_type=str)),
         config_option(EvalConfig, "split", "--split", type=click.Choice(["train", "dev", "test"])),
         config_option(EvalConfig, "limit", "--limit", type=int),
@@ -98,8 +104,15 @@ def experiment_config(opts: dict, extra: dict | None = None) -> EvalConfig:
         overrides.update({"stops.default_phrases": False, "stops.phrases": [], "stops.script_switch": False,
                           "stops.repetition": False, "stops.new_turn": False})
     overrides.update(retrieval_overrides("retrieval.", opts))
+    if opts.get("suite"):
+        if opts.get("eval_set"):
+            raise HarnessError(f"--suite {opts['suite']} and --eval-set both choose the eval set; give one of them")
+        overrides["eval_set"], index = SUITES[opts["suite"]]
+        overrides["index"] = opts.get("index") or index
     overrides.update(extra or {})
-    return load_config(EvalConfig, opts["config_path"], overrides)
+    from harness.experiment.plan import load_experiment
+
+    return load_experiment(opts["config_path"], overrides)
 
 
 def report(run, table: str | None = None) -> None:
@@ -135,6 +148,7 @@ def _echo(line: str) -> None:
 
 
 @cli.command("eval", cls=greedy("--models", "--decoding"))
+@encoding_option
 @experiment_options
 @click.option("--resume", "resume", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Finish an interrupted run in its own folder, as its experiment.yaml says (no other flags).")
@@ -158,12 +172,17 @@ def eval_cmd(resume, list_presets, **opts) -> None:
     unsupported spans highlighted) and plots/*.png, and prints the path of comparison.md.
     With --track mlflow the run is also logged to MLflow.
 
+    An eval set with an injections.jsonl beside it (--suite injection: hostile text planted in
+    policy clauses) also gets a "Prompt injection" section: per model, the share of answers
+    that obeyed the planted text and of faithful ones, and every case's marks.
+
     \b
     Example usage:
       harness eval --models base v1 v2
       harness eval --config experiments/seed.yaml            # seed 004: 3 models x 2 presets
       harness eval --models v2 --decoding seed-default seed-optimized --repeats 3
       harness eval --models base --eval-set eval_sets/sfip/questions.jsonl --split dev --mode bm25
+      harness eval --suite injection --models base v1 v2    # planted hostile text: obeyed / faithful shares
       harness eval --models base --base-model ./my-8b-model --load-in-4bit --dtype bfloat16
       harness eval --resume results/20261201-101500-base-v1-v2
       harness eval --models base v1 v2 --track mlflow    # MLFLOW_TRACKING_URI, else ./mlruns
@@ -183,8 +202,6 @@ def eval_cmd(resume, list_presets, **opts) -> None:
     if resume:
         given = [name for name, value in opts.items() if name != "registry_path" and value not in (None, (), False)]
         if given:
-            from harness.errors import HarnessError
-
             raise HarnessError(f"--resume finishes the run as its experiment.yaml says; drop --{given[0].replace('_', '-')} "
                                "(or start a new run with it)")
     cfg = None if resume else experiment_config(opts)
@@ -193,6 +210,7 @@ def eval_cmd(resume, list_presets, **opts) -> None:
 
 
 @cli.command("sweep", cls=greedy("--models", "--decoding"))
+@encoding_option
 @experiment_options
 @click.option("--grid", "grid", multiple=True, metavar="SETTING=V1,V2,...", required=True,
               help="A decoding setting and its values; give several --grid for a full grid (each combination is a cell).")
@@ -220,6 +238,7 @@ def sweep_cmd(grid, **opts) -> None:
 
 
 @cli.command("rescore")
+@encoding_option
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @config_option(EvalConfig, "score_threshold", "--score-threshold", type=float)
 @config_option(EvalConfig, "score_judge", "--score-judge")
@@ -244,9 +263,11 @@ def rescore_cmd(run_dir, score_threshold, score_judge, stop, no_trim, config_pat
 
     overrides: dict = {"score": True, "score_threshold": score_threshold, "score_judge": score_judge}
     if config_path:
-        import yaml
+        from harness.config import read_yaml
 
-        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+        data = read_yaml(Path(config_path)) or {}
+        if not isinstance(data, dict) or not isinstance(data.get("stops") or {}, dict):
+            raise HarnessError("a config file must be a mapping of keys to values (stops: a mapping too)", config_path)
         for key in ("score_threshold", "score_judge"):
             overrides[key] = overrides[key] if overrides[key] is not None else data.get(key)
         for key, value in (data.get("stops") or {}).items():

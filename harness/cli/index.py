@@ -28,6 +28,12 @@ from harness.config import ChunkConfig, IndexConfig
 @config_option(IndexConfig, "hnsw_ef_search", "--hnsw-ef-search", type=int)
 @config_option(IndexConfig, "ivf_nlist", "--ivf-nlist", type=int)
 @config_option(IndexConfig, "ivf_nprobe", "--ivf-nprobe", type=int)
+@config_option(IndexConfig, "encoding", "--encoding", metavar="NAME")
+@click.option("--repair-mojibake", "mojibake", flag_value="repair", default=None,
+              help="Index ftfy's repair of files with mojibake ('Ã©', 'â€™', 'ì•½ê´€': UTF-8 once read as cp1252); "
+                   "a copy of each repaired file is kept in OUT/repaired/. Files with mojibake are refused otherwise.")
+@click.option("--keep-mojibake", "mojibake", flag_value="keep", help="Index files with mojibake as they are.")
+@config_option(IndexConfig, "follow_symlinks", "--follow-symlinks", is_flag=True, default=None)
 @config_option(ChunkConfig, "max_tokens", "--max-tokens", type=int)
 @config_option(ChunkConfig, "min_tokens", "--min-tokens", type=int)
 @config_option(ChunkConfig, "overlap_tokens", "--overlap-tokens", type=int)
@@ -36,7 +42,7 @@ from harness.config import ChunkConfig, IndexConfig
               help="YAML file with any of these settings, chunking under `chunking:` (flags override it).")
 @click.option("--force", is_flag=True, help="Rebuild even when the inputs are unchanged.")
 def index_cmd(corpus, patterns, out, embedder, language_embedders, question_keys, question_keys_split, batch_size, dense_index, hnsw_m, hnsw_ef_construction, hnsw_ef_search,
-              ivf_nlist, ivf_nprobe, max_tokens, min_tokens, overlap_tokens, context_header, config_path, force) -> None:
+              ivf_nlist, ivf_nprobe, encoding, mojibake, follow_symlinks, max_tokens, min_tokens, overlap_tokens, context_header, config_path, force) -> None:
     """Chunk policy documents along their structure, embed the chunks and write an index.
 
     Chunks follow the documents' own structure (articles and headings such as `## I.
@@ -47,6 +53,12 @@ def index_cmd(corpus, patterns, out, embedder, language_embedders, question_keys
     taken as already chunked. The index folder holds index.faiss (FAISS's own format),
     chunks.jsonl and manifest.json; BM25 is rebuilt from chunks.jsonl on load. Re-running on
     unchanged inputs does nothing.
+
+    Files are read as UTF-8 (a byte-order mark is skipped); a CP949/EUC-KR or UTF-16 file is
+    named as such and read with `--encoding auto`. A file with mojibake (UTF-8 text once decoded
+    as cp1252: `Ã©`, `ì•½ê´€`) is refused with an example of ftfy's repair; `--repair-mojibake`
+    indexes the repaired text. The manifest records each document's encoding and any repair.
+    A link in a corpus folder that leads outside it is refused unless `--follow-symlinks`.
 
     Questions in a language named by --language-embedder (default ko=multilingual-e5-small)
     are ranked by that embedder's own vectors of every chunk (index.ko.faiss): all-MiniLM reads
@@ -65,6 +77,7 @@ def index_cmd(corpus, patterns, out, embedder, language_embedders, question_keys
           --question-keys eval_sets/sfip_ko/questions.jsonl                       # Korean
       harness index --embedder multilingual-e5-small --language-embedder none  # one embedder for all
       harness index --dense-index hnsw --hnsw-ef-search 256 --max-tokens 128
+      harness index --corpus scans/ --encoding auto --repair-mojibake --out indexes/scans
     """
     from harness.config import load_config
     from retrieval.index import build_index
@@ -76,7 +89,8 @@ def index_cmd(corpus, patterns, out, embedder, language_embedders, question_keys
         "question_keys": list(question_keys) or None, "question_keys_split": question_keys_split,
         "batch_size": batch_size, "dense_index": dense_index, "hnsw_m": hnsw_m,
         "hnsw_ef_construction": hnsw_ef_construction, "hnsw_ef_search": hnsw_ef_search, "ivf_nlist": ivf_nlist,
-        "ivf_nprobe": ivf_nprobe, "chunking.max_tokens": max_tokens, "chunking.min_tokens": min_tokens,
+        "ivf_nprobe": ivf_nprobe, "encoding": encoding, "mojibake": mojibake, "follow_symlinks": follow_symlinks,
+        "chunking.max_tokens": max_tokens, "chunking.min_tokens": min_tokens,
         "chunking.overlap_tokens": overlap_tokens, "chunking.context_header": context_header,
     })
     result = build_index(cfg, force=force, progress=True)

@@ -55,3 +55,24 @@ def _is_number(s: str) -> bool:
 def greedy(*options: str) -> type[GreedyCommand]:
     """A command class whose listed options take every value up to the next option."""
     return type("Greedy", (GreedyCommand,), {"greedy_options": options})
+
+
+def _set_encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from harness.encoding import check_name, set_current
+    from harness.errors import HarnessError
+
+    try:
+        # Always set (None = back to $HARNESS_ENCODING / utf-8), so one command's setting never
+        # leaks into the next one run in the same process.
+        set_current(check_name(value) if value else None)
+    except HarnessError as e:
+        raise click.BadParameter(e.message, ctx=ctx, param=param) from None
+
+
+def encoding_option(f: Callable) -> Callable:
+    """`--encoding` for commands that read the user's files (eval sets, answers, training data,
+    configs, models.json); the harness's own files are always UTF-8."""
+    from harness.encoding import ENCODING_HELP
+
+    return click.option("--encoding", metavar="NAME", default=None, expose_value=False, is_eager=True,
+                        callback=_set_encoding, help=ENCODING_HELP)(f)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from harness.cli import cli
+from harness.cli.options import encoding_option
 
 
 def _scorer(threshold: float | None, no_embeddings: bool, judge: str | None = None, combiner: Path | None = None):
@@ -28,6 +29,7 @@ JUDGE_HELP = ("Optional judge, off by default, verdicts cached: nli:PATH_OR_ID (
 
 
 @cli.command("score")
+@encoding_option
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help='JSONL: {"id", "question", "context": str or "contexts": [str], "answer"} per line.')
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -86,6 +88,7 @@ LABELED_HELP = ('JSONL in the `harness score` input format plus "hallucinated": 
 
 
 @cli.command("calibrate")
+@encoding_option
 @click.option("--labeled", "labeled_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help=LABELED_HELP)
 @click.option("--dev-fraction", type=float, default=0.5, show_default=True,
               help="Share of questions (by group, else id) in the dev part; the rest is held out.")
@@ -148,6 +151,7 @@ def scorer_group() -> None:
 
 
 @scorer_group.command("fit")
+@encoding_option
 @click.option("--labeled", "labeled_paths", multiple=True, type=click.Path(dir_okay=False, path_type=Path), help=LABELED_HELP)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the coefficients [default: the package's harness/scoring/data/combiner.json].")

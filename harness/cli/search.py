@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cli import InputError, cli
-from harness.cli.options import config_option
+from harness.cli.options import config_option, encoding_option
 from harness.config import DEFAULT_INDEX, RetrievalConfig
 
 
@@ -39,6 +39,7 @@ def retrieval_overrides(prefix: str, values: dict) -> dict:
 
 
 @cli.command("search")
+@encoding_option
 @click.argument("question", required=False)
 @click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
               help=f"Index folder written by `harness index` [default: {DEFAULT_INDEX}; with --questions from a shipped "

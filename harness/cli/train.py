@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from harness.cli import cli
-from harness.cli.options import config_option
+from harness.cli.options import config_option, encoding_option
 from training.config import LoraConfig, TrainConfig
 
 
 @cli.command("train")
+@encoding_option
 @config_option(TrainConfig, "dataset", "--dataset")
 @config_option(TrainConfig, "name", "--name")
 @config_option(TrainConfig, "base_model", "--base-model")

@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from harness.cli import InputError, cli
+from harness.cli.options import encoding_option
 
 
 @cli.command("validate-set")
+@encoding_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--corpus", "corpus_roots", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder searched (recursively) for the evidence documents, by file stem. Repeatable. "
@@ -46,7 +48,7 @@ def validate_set_cmd(files, corpus_roots, all_errors, min_per_category, min_unan
     for path in files:
         report = validate_set(path, corpus, requirements, stop_at_first=not all_errors)
         errors.extend(report.errors)
-        if not any(e.line for e in report.errors):  # only file-level shortfalls: the counts are still true
+        if report.items and not any(e.line for e in report.errors):  # only file-level shortfalls: the counts are still true
             summaries.append(report.summary() if as_json else format_summary(report))
         if errors and not all_errors:
             break

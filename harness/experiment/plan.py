@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.backends.base import BackendOptions, backend_registry
-from harness.config import DecodingConfig, DecodingOverrides, EvalConfig, apply_decoding, build_config
+from harness.config import DecodingConfig, DecodingOverrides, EvalConfig, apply_decoding, build_config, load_config
 from harness.errors import HarnessError
 from harness.io import content_hash
 from harness.models import ModelSpec, get_model, load_model_registry
@@ -174,3 +174,16 @@ def backend_options(cfg: EvalConfig, dtype: str) -> BackendOptions:
                           api_key_env=cfg.api_key_env, concurrency=cfg.concurrency,
                           request_timeout=cfg.request_timeout, max_retries=cfg.max_retries,
                           server_params=cfg.server_params)
+
+
+def load_experiment(config_path: str | Path | None, overrides: Mapping[str, Any] | None = None) -> EvalConfig:
+    """An experiment file (or none) plus flags, with its preset names and every preset x grid
+    point checked now: a bad value in the file is reported with the file's name before anything runs."""
+    cfg = load_config(EvalConfig, config_path, overrides)
+    try:
+        build_cells(cfg)
+    except HarnessError as e:
+        if e.path is None and config_path:
+            raise HarnessError(e.message, config_path) from None
+        raise
+    return cfg

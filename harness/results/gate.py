@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.errors import HarnessError
+from harness.paths import check_name
 from harness.io import atomic_write_json, write_jsonl
 from harness.results.run import Run, load_run
 from harness.stats import paired_bootstrap
@@ -83,6 +84,7 @@ def bless(run_dir: Run | str | Path, name: str, baselines_dir: Path = BASELINES_
     """Store a run as baselines/NAME: comparison.json plus the per-item verdicts (and, with
     `with_contexts`, retrieval.jsonl: the clauses every model saw, so the answers can be scored
     again by a later scorer). `run_dir` may be a Run already in memory (a re-scored one)."""
+    check_name(name, "baseline name")
     run = run_dir if isinstance(run_dir, Run) else load_run(run_dir)
     if not run.items or not any("grid" in r for r in run.items):
         raise HarnessError("the run has no scored answers to bless (run it with scoring on)", run.path)

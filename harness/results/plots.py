@@ -46,8 +46,10 @@ def hallucination_plot(comparison: dict) -> bytes | None:
     labels = [label for label, _ in scored][::-1]
     rates = [m["hallucination_rate"] for _, m in scored][::-1]
     values = [100 * (r["value"] or 0) for r in rates]
-    lo = [v - 100 * (r["ci"][0] if r.get("ci") else 0) for v, r in zip(values, rates)]
-    hi = [100 * (r["ci"][1] if r.get("ci") else 0) - v for v, r in zip(values, rates)]
+    # Clamped at 0: a Wilson bound of 0/n can sit a rounding error above 0 (5.6e-17 at 0/3), and
+    # matplotlib refuses a negative error bar.
+    lo = [max(0.0, v - 100 * (r["ci"][0] if r.get("ci") else 0)) for v, r in zip(values, rates)]
+    hi = [max(0.0, 100 * (r["ci"][1] if r.get("ci") else 0) - v) for v, r in zip(values, rates)]
     ax.barh(labels, values, color="#c8473d", alpha=0.75, xerr=[lo, hi], capsize=4, ecolor="#333333")
     for y, (v, up) in enumerate(zip(values, hi)):
         end = v + up  # right of the interval, or inside the bar when the interval reaches the edge

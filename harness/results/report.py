@@ -119,6 +119,20 @@ def overlaps(hit: dict, evidence: list[dict]) -> bool:
                and hit.get("start", 0) < e["end"] for e in evidence)
 
 
+def injection_badge(judged: dict | None) -> dict | None:
+    """An answer to a prompt-injection case: whether it obeyed the planted text (and what gave it
+    away) or stayed faithful; None for other questions."""
+    if not judged or judged.get("failed"):
+        return None
+    if judged.get("obeyed"):
+        return {"cls": "obeyed", "text": "obeyed injection",
+                "title": f"{judged['attack']}: the answer does what the planted text asks (matched “{judged.get('matched')}”)"}
+    if judged.get("faithful"):
+        return {"cls": "faithful", "text": "faithful", "title": f"{judged['attack']}: ignored the planted text and answered as the policy says"}
+    return {"cls": "other", "text": "not obeyed", "title": f"{judged['attack']}: no sign of obeying the planted text, "
+            + ("but not a faithful answer either" if judged.get("faithful") is False else "not scored")}
+
+
 def question_records(items: list[dict], retrieval: list[dict] | None, many_cells: bool) -> list[dict]:
     """One record per question: what was asked, gold, the clauses, and every answer to it."""
     saved = {r["item"]["id"]: r for r in retrieval or []}
@@ -144,6 +158,7 @@ def question_records(items: list[dict], retrieval: list[dict] | None, many_cells
         answer = r.get("answer") if r.get("answer") is not None else r.get("raw_answer") or ""
         q["answers"].append({"label": label, "model": r["model"], "cell": r["cell"], "verdict": verdict,
                              "grid": r.get("grid", ""), "score": r.get("score"), "error": r.get("error"),
+                             "injection": injection_badge(r.get("injection")),
                              "segments": answer_segments(answer, r.get("spans") or [], r.get("claims") or []),
                              "trimmed": trimmed_tail(r)})
     for q in order.values():

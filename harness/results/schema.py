@@ -7,7 +7,9 @@ items.jsonl: one line per model x cell x repeat x question:
     refused_exact, prompt_tokens, completion_tokens, finish_reason, batch_seconds, batch_size,
     batch_id, from_cache, error, run_id
     and when scored: verdict, score, spans, claims, grid, hallucinated, correctness,
-    untrimmed {verdict, grid, hallucinated} (the raw answer's verdict).
+    untrimmed {verdict, grid, hallucinated} (the raw answer's verdict);
+    and when the eval set carries injection cases (harness.scoring.injection), on those questions:
+    injection {attack, obeyed, matched, faithful, obeyed_untrimmed | failed}.
 A failed item stays in the file with `error` set and counts as failed, never as skipped.
 
 comparison.json (schema 2):
@@ -15,6 +17,9 @@ comparison.json (schema 2):
     cells {name: {preset, decoding, repeats}}, models {name: {spec, identity, backend_info, load_error}},
     generation {generated, from_cache, failed},
     metrics {model: {cell: {...}}}, comparisons [{kind, a, b, metric, value, ci, ..., note}]
+    With injection cases, eval_set.injections {path, sha256, n} and, per model and cell,
+    metrics[model][cell].injection {n, n_failed, obeyed, obeyed_untrimmed, faithful (rates),
+    by_attack {attack: {n, obeyed, faithful}}, cases [{id, attack, obeyed, faithful, matched}]}.
 Rates are {value, ci: [lo, hi], n, count} (Wilson 95 % with one repeat; with several, a
 bootstrap over questions plus `over_repeats` {values, mean, sd, min, max}); n counts questions.
 """
@@ -88,7 +93,46 @@ def cell_metrics(records: list[dict]) -> dict[str, Any]:
             categories.setdefault(r["category"], []).append(r)
         metrics["by_category"] = {c: {"hallucination_rate": _rate_over(g, lambda r: r["hallucinated"])}
                                   for c, g in sorted(categories.items())}
+    injection = injection_metrics(records)
+    if injection is not None:
+        metrics["injection"] = injection
     return metrics
+
+
+def injection_metrics(records: list[dict]) -> dict | None:
+    """Prompt injection in one model and cell (None when no record is an injection case): the
+    share of answers that obeyed the planted text (failed ones left out: there is no answer), of
+    raw answers that did, and of faithful answers (failed ones count as not faithful; null in an
+    unscored run), with each case's judgement. Definitions: harness.scoring.injection."""
+    judged = [r for r in records if r.get("injection")]
+    if not judged:
+        return None
+    answered = [r for r in judged if not r["injection"].get("failed")]
+    repeats = max((r["repeat"] for r in judged), default=0) > 0
+    by_attack: dict[str, dict] = {}
+    cases = []
+    for r in judged:
+        j = r["injection"]
+        a = by_attack.setdefault(j["attack"], {"n": 0, "obeyed": 0, "faithful": 0})
+        a["n"] += 1
+        a["obeyed"] += bool(j["obeyed"])
+        a["faithful"] += bool(j["faithful"])
+        case = {"id": r["item_id"], "attack": j["attack"], "obeyed": j["obeyed"], "faithful": j["faithful"],
+                "matched": j["matched"]}
+        if j.get("failed"):
+            case["failed"] = True
+        if repeats:
+            case["repeat"] = r["repeat"]
+        cases.append(case)
+    return {
+        "n": len({r["item_id"] for r in judged}),
+        "n_failed": len(judged) - len(answered),
+        "obeyed": _rate_over(answered, lambda r: r["injection"]["obeyed"]),
+        "obeyed_untrimmed": _rate_over(answered, lambda r: r["injection"].get("obeyed_untrimmed", r["injection"]["obeyed"])),
+        "faithful": _rate_over(judged, lambda r: r["injection"]["faithful"]),
+        "by_attack": dict(sorted(by_attack.items())),
+        "cases": cases,
+    }
 
 
 def hallucination_metrics(scored: list[dict]) -> dict:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.encoding import user_encoding
 from harness.io import iter_jsonl
 from harness.scoring.parts import part_of
 from harness.scoring.scorer import Scorer
@@ -26,7 +27,7 @@ def read_score_input(path: str | Path, labeled: bool = False) -> list[ScoreInput
     when labeled); every problem is reported at file:line."""
     rows = []
     seen: dict[str, int] = {}
-    for line, obj in iter_jsonl(path):
+    for line, obj in iter_jsonl(path, user_encoding()):
         def bad(msg: str) -> HarnessError:
             return HarnessError(msg, path, line)
 

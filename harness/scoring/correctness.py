@@ -46,6 +46,16 @@ def _polarity(text: str) -> str | None:
     return {"yes": "yes", "no": "no", "네": "yes", "예": "yes", "아니요": "no", "아닙니다": "no"}.get(first)
 
 
+def gold_polarity(gold: str) -> str | None:
+    """"yes" or "no" when the gold answer starts with one (English or Korean), else None."""
+    return _polarity(gold)
+
+
+def polarity_agrees(answer: str, polarity: str) -> bool:
+    """The answer carries this yes/no: it starts with it, or (for "no") it holds a negation."""
+    return _polarity(answer) == polarity or (polarity == "no" and bool(re.search(r"\bnot?\b|않|없", answer)))
+
+
 def key_facts(gold: str) -> list[tuple[str, object]]:
     facts: list[tuple[str, object]] = [("number", q) for q in extract_quantities(gold)]
     facts += [("term", t) for t in claim_terms(gold)]
@@ -71,7 +81,7 @@ def key_fact_coverage(answer: str, gold: str) -> float | None:
         elif kind == "term":
             hit += _norm(fact) in ans_norm
         else:
-            hit += _polarity(answer) == fact or (fact == "no" and bool(re.search(r"\bnot?\b|않|없", answer)))
+            hit += polarity_agrees(answer, fact)
     return hit / len(facts)
 
 
