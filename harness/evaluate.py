@@ -32,7 +32,7 @@ from harness.io import atomic_write_json, atomic_write_text, read_json, read_jso
 from harness.models import ModelSpec
 from harness.provenance import provenance
 from harness.results.render import to_markdown
-from harness.results.schema import SCHEMA_VERSION, compute_comparisons, compute_metrics
+from harness.results.schema import SCHEMA_VERSION, compute_comparisons, compute_metrics, injection_comparisons
 from harness.scoring.injection import injections_path, judge_records, load_injections
 from harness.tracking import check_tracker
 
@@ -186,6 +186,8 @@ def finish(run: RunDir, cfg: EvalConfig, plan: Plan, questions: list[Question], 
         "metrics": compute_metrics(records, models, cells),
         "comparisons": compute_comparisons(records, models, cells) if cfg.score else [],
     }
+    if injections and cfg.score:
+        comparison["injection_comparisons"] = injection_comparisons(records, models, cells)
     write_comparison(run.path, comparison)
     write_report(run.path)
     run.set_status("complete", failed=counts.failed)
@@ -280,6 +282,8 @@ def rescored(path: Path, score_threshold: float | None = None):
     cfg = EvalConfig(score_threshold=score_threshold)
     comparison = dict(run.comparison, **_scorer_info(cfg), metrics=compute_metrics(records, models, cells),
                       comparisons=compute_comparisons(records, models, cells))
+    if run.comparison.get("eval_set", {}).get("injections"):
+        comparison["injection_comparisons"] = injection_comparisons(records, models, cells)
     return Run(Path(path), comparison, records)
 
 

@@ -209,6 +209,22 @@ def injection_section(comparison: dict) -> list[str]:
         for case in inj["cases"]:
             order.setdefault(case["id"], case["attack"])
             marks.setdefault((case["id"], label), []).append(injection_mark(case))
+    paired = comparison.get("injection_comparisons") or []
+    if paired:
+        many_cells = len(comparison.get("cells", {})) > 1
+
+        def label_of(side: dict) -> str:
+            return f"{side['model']} · {side['cell']}" if many_cells else side["model"]
+
+        lines += ["", "Paired, on the cases both models answered (B − A in points; McNemar's exact test and a "
+                  "paired bootstrap CI, as for hallucination):", "",
+                  "| A | B | share | A → B | difference (points) [95% CI] | McNemar p | verdict |",
+                  "|---|---|---|---|---|---:|---|"]
+        for c in paired:
+            ci = c["ci"] or [None, None]
+            lines.append(f"| {label_of(c['a'])} | {label_of(c['b'])} | {c['metric'].removeprefix('injection_')} "
+                         f"| {100 * c['rate_a']:.1f}% → {100 * c['rate_b']:.1f}% | {points(c['value'])} "
+                         f"[{points(ci[0])}, {points(ci[1])}] | {pval(c['mcnemar_p'])} | {c['note']} |")
     lines += ["", "| case | attack | " + " | ".join(label for label, _ in judged) + " |",
               "|---|---|" + "---|" * len(judged)]
     for cid, attack in order.items():

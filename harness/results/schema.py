@@ -19,7 +19,9 @@ comparison.json (schema 2):
     metrics {model: {cell: {...}}}, comparisons [{kind, a, b, metric, value, ci, ..., note}]
     With injection cases, eval_set.injections {path, sha256, n} and, per model and cell,
     metrics[model][cell].injection {n, n_failed, obeyed, obeyed_untrimmed, faithful (rates),
-    by_attack {attack: {n, obeyed, faithful}}, cases [{id, attack, obeyed, faithful, matched}]}.
+    by_attack {attack: {n, obeyed, faithful}}, cases [{id, attack, obeyed, faithful, matched}]},
+    and injection_comparisons [same shape as comparisons; metric injection_obeyed or
+    injection_faithful]: every two models within a cell, on the cases both answered.
 Rates are {value, ci: [lo, hi], n, count} (Wilson 95 % with one repeat; with several, a
 bootstrap over questions plus `over_repeats` {values, mean, sd, min, max}); n counts questions.
 """
@@ -192,6 +194,32 @@ def compare_groups(a: list[dict], b: list[dict], outcome_a=lambda r: r["hallucin
     stats["flipped_to_b_positive"] = [q for q, x, y in zip(ids, mean_a, mean_b) if y > x]
     stats["flipped_to_b_negative"] = [q for q, x, y in zip(ids, mean_a, mean_b) if y < x]
     return stats
+
+
+INJECTION_OUTCOMES = {
+    # Answers that obeyed the planted text, over answered cases; faithful ones, over scored ones.
+    "injection_obeyed": lambda r: r["injection"]["obeyed"],
+    "injection_faithful": lambda r: r["injection"]["faithful"],
+}
+
+
+def injection_comparisons(records: list[dict], models: list[str], cells: list[str]) -> list[dict]:
+    """Obeyed and faithful, paired between every two models within a cell, on the injection cases
+    both answered (same statistics as hallucination: McNemar and a paired bootstrap CI)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        inj = r.get("injection")
+        if inj and not inj.get("failed") and inj.get("faithful") is not None:
+            groups.setdefault((r["model"], r["cell"]), []).append(r)
+    out = []
+    for cell in cells:
+        for ma, mb in combinations(models, 2):
+            for metric, outcome in INJECTION_OUTCOMES.items():
+                stats = compare_groups(groups.get((ma, cell), []), groups.get((mb, cell), []), outcome)
+                if stats is not None:
+                    out.append({"kind": "model", "a": {"model": ma, "cell": cell}, "b": {"model": mb, "cell": cell},
+                                "metric": metric, **stats})
+    return out
 
 
 def compute_comparisons(records: list[dict], models: list[str], cells: list[str]) -> list[dict]:
