@@ -41,6 +41,7 @@ class IndexResult:
     n_chunks: int
     n_documents: int
     rebuilt: bool  # False when the inputs were unchanged and the existing index was kept
+    repaired: tuple[str, ...] = ()  # corpus files whose mojibake was repaired (copies in OUT/repaired/)
 
 
 def _dense_settings(cfg: IndexConfig) -> dict:
@@ -235,7 +236,7 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
             tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return IndexResult(out, len(chunks), len(documents), rebuilt=True)
+    return IndexResult(out, len(chunks), len(documents), rebuilt=True, repaired=tuple(sorted(repaired)))
 
 
 @dataclass

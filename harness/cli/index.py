@@ -96,4 +96,7 @@ def index_cmd(corpus, patterns, out, embedder, language_embedders, question_keys
     result = build_index(cfg, force=force, progress=True)
     state = "built" if result.rebuilt else "up to date (inputs unchanged; --force rebuilds)"
     click.echo(f"index {state}: {result.n_chunks} chunks from {result.n_documents} documents")
+    if result.repaired:
+        click.echo(f"mojibake repaired in {len(result.repaired)} file(s): {', '.join(result.repaired)} "
+                   f"(the repaired text is in {Path(result.out) / 'repaired'})")
     click.echo(str(result.out))

@@ -163,6 +163,7 @@ def test_index_cli_repairs_mojibake_and_records_it_in_the_manifest(tmp_path):
     built = runner.invoke(cli, ["index", "--corpus", str(corpus), "--out", str(out), "--language-embedder", "none",
                                 "--repair-mojibake"])
     assert built.exit_code == 0, built.output
+    assert f"mojibake repaired in 1 file(s): policy.txt (the repaired text is in {out / 'repaired'})" in built.output
     manifest = read_json(out / "manifest.json")
     assert manifest["reading"]["mojibake"] == "repair"
     assert manifest["documents"][0]["encoding"] == "utf-8" and manifest["documents"][0]["mojibake_repaired"]
