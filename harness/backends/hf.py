@@ -140,6 +140,24 @@ def seeded_sampler(decoding, seeds: Sequence[int]):
     return SeededSampler()
 
 
+def cache_arg(model, cache) -> dict:
+    """The KV cache as the model's forward wants it: `cache` in newer transformers 5.x releases
+    (`past_key_values` is deprecated there and removed in 5.40), `past_key_values` in older ones."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a peft wrapper
+    return {_cache_kwarg(type(base)): cache}
+
+
+_CACHE_KWARGS: dict[type, str] = {}
+
+
+def _cache_kwarg(cls: type) -> str:
+    if cls not in _CACHE_KWARGS:
+        import inspect
+
+        _CACHE_KWARGS[cls] = "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+    return _CACHE_KWARGS[cls]
+
+
 def prefill_dtype(options, device: str) -> str:
     """The dtype prompts are read in. `auto`: bfloat16 autocast for a float32 model on a CPU with
     native bf16 (AVX512-BF16 / AMX), where reading a prompt is ~2x faster (1,300 tokens: 2.16 s
@@ -355,7 +373,7 @@ class HFBackend:
             real = ids[row][mask[row].bool()][None]
             cache = DynamicCache(config=self.model.config)
             with torch.autocast(self.device.split(":")[0], dtype=read_dtype, enabled=autocast):
-                out = self.model(input_ids=real, past_key_values=cache, use_cache=True, logits_to_keep=1)
+                out = self.model(input_ids=real, **cache_arg(self.model, cache), use_cache=True, logits_to_keep=1)
             logits.append(out.logits[:, -1, :].float())
             pad = width - real.shape[1]
             for i, layer in enumerate(cache.layers):
@@ -388,8 +406,8 @@ class HFBackend:
             from transformers import DynamicCache
 
             cache = DynamicCache(config=self.model.config)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                                use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                **cache_arg(self.model, cache), use_cache=True, logits_to_keep=1).logits[:, -1, :].float()
         else:
             cache, logits = self._prefill(ids, mask)
         generators = row_generators(seeds, ids.device) if decoding.do_sample else []
@@ -421,7 +439,7 @@ class HFBackend:
             mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=1)
             last = last + 1
             logits = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=last[:, None],
-                                past_key_values=cache, use_cache=True).logits[:, -1, :].float()
+                                **cache_arg(self.model, cache), use_cache=True).logits[:, -1, :].float()
         return out
 
     def _adapter_scope(self):
