@@ -7,13 +7,12 @@ Each field's help text lives once, in `metadata["help"]`; the CLI builds its opt
 from __future__ import annotations
 
 import dataclasses
-import io
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from harness.encoding import read_text, user_encoding
+from harness.encoding import MOJIBAKE_POLICIES, read_text, user_encoding
 from harness.errors import HarnessError
 from harness.paths import check_name
 
@@ -174,7 +173,7 @@ class IndexConfig:
     chunking: ChunkConfig = field(default_factory=ChunkConfig, metadata={"help": "Chunking parameters."})
 
     def __post_init__(self) -> None:
-        if self.mojibake not in ("refuse", "repair", "keep"):
+        if self.mojibake not in MOJIBAKE_POLICIES:
             raise HarnessError(f"mojibake must be refuse, repair or keep, got {self.mojibake!r}")
         if self.dense_index not in ("flat", "hnsw", "ivf"):
             raise HarnessError(f"dense_index must be flat, hnsw or ivf, got {self.dense_index!r}")
@@ -306,7 +305,7 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg, dict_factory=lambda items: {k: list(v) if isinstance(v, tuple) else v for k, v in items})
 
 
-def yaml_key_lines(path: Path) -> dict[str, int]:
+def yaml_key_lines(text: str) -> dict[str, int]:
     """Dotted key -> 1-based line, from yaml.compose() marks, so errors can point at the line."""
     import yaml
 
@@ -322,9 +321,7 @@ def yaml_key_lines(path: Path) -> dict[str, int]:
                 lines[key] = key_node.start_mark.line + 1
                 walk(value_node, key + ".")
 
-    text, _ = read_text(path, user_encoding())
-    with io.StringIO(text) as f:
-        walk(yaml.compose(f), "")
+    walk(yaml.compose(text), "")
     return lines
 
 
@@ -414,9 +411,12 @@ def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_yaml(path: Path) -> Any:
     """A user's YAML file, safely loaded; whatever PyYAML cannot read is a HarnessError at file:line."""
-    import yaml
+    return parse_yaml(read_text(path, user_encoding())[0], path)
 
-    text = read_text(path, user_encoding())[0]
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """YAML text read from `path`, safely loaded; see read_yaml."""
+    import yaml
 
     def one_line(s: object) -> str:
         return " ".join(str(s).split())
@@ -452,11 +452,12 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: Ma
         path = Path(yaml_path)
         if not path.is_file():
             raise HarnessError("config file not found", path)
-        loaded = read_yaml(path) or {}
+        text = read_text(path, user_encoding())[0]
+        loaded = parse_yaml(text, path) or {}
         if not isinstance(loaded, dict):
             raise HarnessError("a config file must be a mapping of keys to values", path)
         data = loaded
-        lines = yaml_key_lines(path)
+        lines = yaml_key_lines(text)
     base: dict[str, Any] = {}
     for dotted, value in (defaults or {}).items():
         _set_dotted(base, dotted, value)

@@ -20,6 +20,8 @@ from typing import Iterator
 from harness.errors import HarnessError
 
 DEFAULT = "utf-8"
+# What `harness index` does with a corpus file that has mojibake (IndexConfig.mojibake).
+MOJIBAKE_POLICIES = ("refuse", "repair", "keep")
 # The setting every reader uses unless told otherwise: the CLI's --encoding, else $HARNESS_ENCODING.
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("harness_encoding", default=None)
 
@@ -31,14 +33,11 @@ ENCODING_HELP = ("How input files are decoded: utf-8 (default; a byte-order mark
                  "(cp949, euc-kr, utf-16, latin-1). Also $HARNESS_ENCODING.")
 
 
-def current() -> str:
-    """The encoding setting in force: --encoding, else $HARNESS_ENCODING, else utf-8."""
+def user_encoding() -> str:
+    """The encoding setting in force: --encoding, else $HARNESS_ENCODING, else utf-8. Readers of
+    the user's own files (eval sets, answers, corpora, training data, configs, models.json) pass
+    it on; the harness's own files are always read as UTF-8."""
     return _current.get() or os.environ.get("HARNESS_ENCODING") or DEFAULT
-
-
-# The name readers of the user's own files call (eval sets, answers, corpora, training data,
-# configs, models.json); the harness's own files are always read as UTF-8.
-user_encoding = current
 
 
 @contextlib.contextmanager
@@ -119,7 +118,7 @@ def decode(data: bytes, path: str | Path | None = None, encoding: str | None = N
     utf-8 reads UTF-8 with or without a byte-order mark and refuses anything else with a message
     naming the likely encoding and the flag that reads it; auto reads UTF-8, UTF-16 and CP949;
     a codec name reads exactly that codec (strict)."""
-    encoding = encoding or current()
+    encoding = encoding or user_encoding()
     if encoding == "auto":
         if data.startswith(codecs.BOM_UTF8):
             return _strict(data, "utf-8-sig", path), "utf-8-sig"

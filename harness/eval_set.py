@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.encoding import user_encoding
 from harness.io import iter_jsonl
-from harness.paths import check_name, is_safe_name
+from harness.paths import check_name
 
 SPLITS = ("train", "dev", "test")
 LANGUAGES = ("en", "ko")
@@ -86,8 +86,7 @@ def parse_item(obj: dict, path: Path | str, line: int) -> EvalItem:
             raise bad(f"evidence[{i}] must have exactly document_id, start, end")
         if not isinstance(ev["document_id"], str) or not ev["document_id"]:
             raise bad(f"evidence[{i}].document_id must be a non-empty string")
-        if not is_safe_name(ev["document_id"], strict=False):
-            check_name(ev["document_id"], f"evidence[{i}].document_id", path, line, strict=False)
+        check_name(ev["document_id"], f"evidence[{i}].document_id", path, line, strict=False)
         if not (_is_int(ev["start"]) and _is_int(ev["end"]) and 0 <= ev["start"] < ev["end"]):
             raise bad(f"evidence[{i}] needs integer offsets with 0 <= start < end, got {ev['start']!r}..{ev['end']!r}")
         evidence.append(Evidence(ev["document_id"], ev["start"], ev["end"]))

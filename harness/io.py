@@ -60,16 +60,23 @@ def read_json(path: str | Path, encoding: str = "utf-8") -> Any:
     with one). Files the user wrote pass `encoding=user_encoding()` to follow --encoding."""
     path = Path(path)
     text, _ = read_text(path, encoding)
+    return _loads(text, path, None)
+
+
+def _loads(text: str, path: str | Path, lineno: int | None) -> Any:
+    """json.loads, with everything it can refuse (or accept but not write back) as a HarnessError
+    at path (line `lineno` of a JSONL file; for a whole JSON file, the line json reports)."""
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from None
+        raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path,
+                           e.lineno if lineno is None else lineno) from None
     except RecursionError:
-        raise HarnessError("invalid JSON: nested too deeply", path) from None
+        raise HarnessError("invalid JSON: nested too deeply", path, lineno) from None
     except ValueError:  # an integer of more than 4300 digits (Python's limit on int <-> str)
-        raise HarnessError("invalid JSON: a number has too many digits", path) from None
+        raise HarnessError("invalid JSON: a number has too many digits", path, lineno) from None
     if _LONE_SURROGATE.search(text) and _has_lone_surrogate(obj):
-        raise HarnessError("invalid JSON: a \\u escape is a lone UTF-16 surrogate, not a character", path)
+        raise HarnessError("invalid JSON: a \\u escape is a lone UTF-16 surrogate, not a character", path, lineno)
     return obj
 
 
@@ -96,18 +103,9 @@ def _has_lone_surrogate(obj: Any) -> bool:
 
 def parse_object_line(line: str, path: str | Path, lineno: int) -> dict:
     """One JSONL line that must hold a JSON object; anything else is a HarnessError at path:line."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise HarnessError(f"invalid JSON: {e.msg} (column {e.colno})", path, lineno) from None
-    except RecursionError:
-        raise HarnessError("invalid JSON: nested too deeply", path, lineno) from None
-    except ValueError:  # an integer of more than 4300 digits (Python's limit on int <-> str)
-        raise HarnessError("invalid JSON: a number has too many digits", path, lineno) from None
+    obj = _loads(line, path, lineno)
     if not isinstance(obj, dict):
         raise HarnessError(f"expected a JSON object, got {type(obj).__name__}", path, lineno)
-    if _LONE_SURROGATE.search(line) and _has_lone_surrogate(obj):
-        raise HarnessError("invalid JSON: a \\u escape is a lone UTF-16 surrogate, not a character", path, lineno)
     return obj
 
 
@@ -118,11 +116,17 @@ def iter_jsonl(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int,
     files (indexes, runs, caches) are always UTF-8."""
     path = Path(path)
     text, _ = read_text(path, encoding)
-    # Lines end at \n only (as when iterating a file): U+2028 and friends are JSON whitespace.
-    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(text):
         yield lineno, parse_object_line(line, path, lineno)
+
+
+def jsonl_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) for each non-blank line of a JSONL text. Lines end at \\n (and \\r), as
+    when iterating a file, not where str.splitlines() also breaks (U+2028, NEL, form feed:
+    characters a JSON string may hold), so every reader numbers lines alike."""
+    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
+        if line.strip():
+            yield lineno, line
 
 
 def read_jsonl(path: str | Path, encoding: str = "utf-8") -> list[dict]:

@@ -7,7 +7,6 @@ split ratios and the answerable ratio, with optional minimums.
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from harness.encoding import read_text, user_encoding
 from harness.errors import HarnessError
 from harness.eval_set import SPLITS, EvalItem, parse_item
-from harness.io import parse_object_line
+from harness.io import jsonl_lines, parse_object_line
 
 DEFAULT_CORPUS_ROOT = "eval_sets/corpora"
 
@@ -109,15 +108,7 @@ def validate_set(path: str | Path, corpus: CorpusLookup, requirements: SetRequir
         report.errors.append(HarnessError(message, path, line))
         return stop_at_first
 
-    try:
-        text = read_text(path, user_encoding())[0]
-    except HarnessError as e:
-        raise e from None
-    # Lines as harness.io.iter_jsonl counts them (not str.splitlines(), which also breaks at
-    # U+2028, NEL and form feeds: characters a JSON string may hold).
-    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(read_text(path, user_encoding())[0]):
         try:
             item = parse_item(parse_object_line(line, path, lineno), path, lineno)
         except HarnessError as e:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness.config import ChunkConfig
-from harness.encoding import Mojibake, find_mojibake, read_text
+from harness.encoding import MOJIBAKE_POLICIES, Mojibake, find_mojibake, read_text
 from harness.errors import HarnessError
 from harness.io import content_hash, iter_jsonl
 from harness.paths import check_name, inside
@@ -83,34 +83,20 @@ def read_document(path: str | Path, encoding: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class SourceText:
-    text: str
+    text: str  # as read, or ftfy's repair of it when `mojibake` is set
     encoding: str  # what the bytes were decoded as
-    mojibake: "Mojibake | None" = None  # what ftfy found (the text is the repaired one when repaired)
-    repaired: bool = False
+    mojibake: Mojibake | None = None  # what ftfy found and repaired
 
 
-MOJIBAKE_POLICIES = ("refuse", "repair", "keep")
-
-
-def load_document(path: str | Path, encoding: str | None = None, mojibake: str = "keep") -> SourceText:
-    """A corpus file as text. mojibake: keep (as read), refuse (a HarnessError naming it and the
-    repair), repair (ftfy's repaired text; offsets then index the repaired text)."""
+def load_document(path: str | Path, encoding: str | None = None, repair_mojibake: bool = False) -> SourceText:
+    """A corpus file as text; with repair_mojibake, ftfy's repair of a file that has mojibake
+    (offsets then index the repaired text)."""
     path = Path(path)
-    try:
-        text, used = read_text(path, encoding)
-    except HarnessError as e:
-        if e.message == "file not found":
-            raise HarnessError("corpus file not found", path) from None
-        raise
-    if mojibake == "keep":
-        return SourceText(text, used)
-    found = find_mojibake(text)
-    if found is None:
-        return SourceText(text, used)
-    if mojibake == "repair":
-        return SourceText(found.fixed, used, found, repaired=True)
-    raise HarnessError(f"{found.describe()}; index the repaired text with --repair-mojibake "
-                       "(or as it is with --keep-mojibake)", path)
+    if not path.exists():
+        raise HarnessError("corpus file not found", path)
+    text, used = read_text(path, encoding)
+    found = find_mojibake(text) if repair_mojibake else None
+    return SourceText(found.fixed, used, found) if found else SourceText(text, used)
 
 
 def clause_marker(text: str) -> tuple[str, int] | None:
@@ -441,15 +427,15 @@ def chunk_corpus(paths: list[str] | tuple[str, ...], config: ChunkConfig | None 
                 text, doc_chunks = prechunked_document(doc_id, rows, f.name, count)
                 add(doc_id, f, text, doc_chunks, "prechunked", {})
             continue
-        source = load_document(f, encoding, "keep" if mojibake == "keep" else "repair")
-        if source.repaired and mojibake == "refuse":
+        source = load_document(f, encoding, repair_mojibake=mojibake != "keep")
+        if source.mojibake and mojibake == "refuse":
             garbled.append((f, source))
             continue
         text = source.text
         if not text.strip():
             raise HarnessError("corpus file is empty", f)
         extra = {"encoding": source.encoding}
-        if source.repaired:
+        if source.mojibake:
             extra["mojibake_repaired"] = {"steps": list(source.mojibake.steps), "lost_characters": source.mojibake.lost}
             if on_repaired:
                 on_repaired(f, text)

@@ -151,9 +151,8 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
 
     count, tokenizer_name = token_counter(cfg.embedder)
     repaired: dict[str, str] = {}
-    with using_encoding(cfg.encoding):  # also for the question-key files
-        chunks, documents = chunk_corpus([str(f) for f in files], cfg.chunking, count, encoding=cfg.encoding,
-                                         mojibake=cfg.mojibake, on_repaired=lambda f, text: repaired.__setitem__(f.name, text))
+    chunks, documents = chunk_corpus([str(f) for f in files], cfg.chunking, count, encoding=cfg.encoding,
+                                     mojibake=cfg.mojibake, on_repaired=lambda f, text: repaired.__setitem__(f.name, text))
     if not chunks:
         raise HarnessError("the corpus produced no chunks")
     embedder = Embedder(cfg.embedder)
@@ -179,7 +178,7 @@ def build_index(cfg: IndexConfig, force: bool = False, progress: bool = False) -
 
     # Question keys: embedded as queries (they are questions) by every embedder, flat indexes
     # (there are few of them).
-    with using_encoding(cfg.encoding):
+    with using_encoding(cfg.encoding):  # the question-key files are read as eval sets
         keys = question_keys(cfg.question_keys, cfg.question_keys_split, chunks) if cfg.question_keys else []
     key_indexes = {}
     if keys:

@@ -171,6 +171,17 @@ def check_error(err: HarnessError, path: Path, line: int | None = None) -> None:
         assert rest.startswith(": ") or (rest.startswith(":") and rest[1:].split(":", 1)[0].isdigit()), text
 
 
+def read_or_refuse(fn: Callable[[Path], Any], path: Path, valid: Callable[[Any], None] | None = None):
+    """Run the reader on any file: what it returns passes `valid`; a refusal names the file in one line."""
+    out, err = run_reader(fn, path)
+    if err is None:
+        if valid is not None:
+            valid(out)
+    else:
+        check_error(err, path)
+    return out, err
+
+
 def jsonl_case(tmp: Path, name: str, prefix: list[dict], bad: str, suffix: list[dict]) -> tuple[Path, int]:
     """Write prefix records, the bad line, suffix records; return (path, the bad line's number)."""
     path = tmp / name
@@ -259,11 +270,7 @@ def test_eval_set_bytes(data):
         tmp = Path(d)
         path = tmp / "set.jsonl"
         path.write_bytes(raw)
-        items, err = run_reader(load_eval_set, path)
-        if err is None:
-            _valid_items(items)
-        else:
-            check_error(err, path)
+        read_or_refuse(load_eval_set, path, _valid_items)
         report, err = run_reader(lambda p: validate_set(p, CorpusLookup([_corpus(tmp)])), path)
         for e in [err] if err is not None else report.errors:
             check_error(e, path)
@@ -333,11 +340,7 @@ def test_score_input_bytes(data):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "answers.jsonl"
         path.write_bytes(raw)
-        rows, err = run_reader(read_score_input, path)
-        if err is None:
-            _valid_score_rows(rows, False)
-        else:
-            check_error(err, path)
+        read_or_refuse(read_score_input, path, lambda rows: _valid_score_rows(rows, False))
 
 
 # --- 3. chunk JSONL ------------------------------------------------------------------------
@@ -413,16 +416,8 @@ def test_chunk_files_bytes(data):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "chunks.jsonl"
         path.write_bytes(raw)
-        groups, err = run_reader(read_prechunked, path)
-        if err is None:
-            _valid_prechunked(groups)
-        else:
-            check_error(err, path)
-        chunks, err = run_reader(lambda p: load_chunks(chunks_file=p), path)
-        if err is None:
-            _valid_gen_chunks(chunks)
-        else:
-            check_error(err, path)
+        read_or_refuse(read_prechunked, path, _valid_prechunked)
+        read_or_refuse(lambda p: load_chunks(chunks_file=p), path, _valid_gen_chunks)
 
 
 def test_prechunked_chunks_without_ids(tmp_path):
@@ -510,9 +505,7 @@ def test_training_files_bytes(data):
         readers = [load_examples] if which == "examples" else [
             lambda p: read_extra([str(p)]), lambda p: validate_files([p], tmp / "out.jsonl")]
         for reader in readers:
-            _, err = run_reader(reader, path)
-            if err is not None:
-                check_error(err, path)
+            read_or_refuse(reader, path)
 
 
 # --- 5. YAML configs -----------------------------------------------------------------------
@@ -648,11 +641,7 @@ def _yaml_case(kind: str, text: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "config.yaml"
         path.write_text(text, encoding="utf-8")
-        cfg, err = run_reader(lambda p: _load_yaml(kind, p), path)
-        if err is None:
-            _check_config_types(cfg)
-        else:
-            check_error(err, path)
+        read_or_refuse(lambda p: _load_yaml(kind, p), path, _check_config_types)
 
 
 @FUZZ
@@ -692,11 +681,7 @@ def test_config_yaml_bytes(kind, data):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "config.yaml"
         path.write_bytes(raw)
-        cfg, err = run_reader(lambda p: _load_yaml(kind, p), path)
-        if err is None:
-            _check_config_types(cfg)
-        else:
-            check_error(err, path)
+        read_or_refuse(lambda p: _load_yaml(kind, p), path, _check_config_types)
 
 
 @pytest.mark.parametrize("snippet", YAML_SNIPPETS)
@@ -766,9 +751,7 @@ def test_model_registry(data):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "models.json"
         path.write_text(text, encoding="utf-8")
-        _, err = run_reader(_read_models, path)
-        if err is not None:
-            check_error(err, path)
+        read_or_refuse(_read_models, path)
 
 
 @FUZZ
@@ -778,9 +761,7 @@ def test_model_registry_bytes(data):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "models.json"
         path.write_bytes(raw)
-        _, err = run_reader(_read_models, path)
-        if err is not None:
-            check_error(err, path)
+        read_or_refuse(_read_models, path)
 
 
 # --- CLI -----------------------------------------------------------------------------------
