@@ -33,10 +33,10 @@ def check_name(name: object, what: str, path: str | Path | None = None, line: in
     if isinstance(name, str):
         if "\x00" in name:
             why = "contains a NUL character"
-        elif "/" in name or "\\" in name or (".." in name and strict) or not name.strip("."):
-            why = "would point outside its folder (/, \\ or ..)"
         elif not name.strip():
             why = "is empty"
+        elif "/" in name or "\\" in name or (".." in name and strict) or not name.strip("."):
+            why = "would point outside its folder (/, \\ or ..)"
         elif not strict:
             why = "has space at its start or end, or is longer than 200 characters"
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -252,6 +253,14 @@ def test_run_baseline_and_adapter_names_cannot_escape(name):
         EvalConfig(run_name=name) if name else check_name(name, "run name")
     with pytest.raises(HarnessError):
         check_model_name(name)
+
+
+def test_a_refused_name_says_why():
+    reasons = {"": "is empty", "  ": "is empty", "../x": "would point outside", "..": "would point outside",
+               "a\x00b": "contains a NUL character", "-rf": "must start with a letter or digit"}
+    for name, why in reasons.items():
+        with pytest.raises(HarnessError, match=f"run name {re.escape(repr(name))} is not allowed: it {why}"):
+            check_name(name, "run name")
 
 
 def test_cli_refuses_escaping_run_adapter_and_baseline_names(tmp_path):
